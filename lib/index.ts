@@ -1,0 +1,39 @@
+import './augment.js';
+import { createSessionMiddleware, type SessionMiddleware } from './middleware.js';
+import { dualMiddleware } from '../compat/koa1.js';
+import type { SessionOptions } from './types.js';
+
+/**
+ * Koa session middleware with pluggable stores, for koa v1, v2 and v3.
+ * @example
+ * import session from 'koa-generic-session-ts';
+ * app.keys = ['a long random secret'];
+ * app.use(session({ cookie: { maxAge: 3600_000 } }));
+ */
+export function session(options?: SessionOptions): SessionMiddleware {
+  return dualMiddleware(createSessionMiddleware(options));
+}
+
+export default session;
+export { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
+export { PrefixedStore } from './store/prefixed.js';
+export {
+  SessionError,
+  SessionStoreUnavailableError,
+  SessionKeysMissingError,
+} from './errors.js';
+export type { SessionMiddleware, Next } from './middleware.js';
+export type {
+  CloseOptions,
+  Session,
+  SessionContext,
+  SessionCookie,
+  SessionData,
+  SessionErrorType,
+  SessionIdStore,
+  SessionOptions,
+  SessionStore,
+  StoreResult,
+  StoreStatus,
+  Thunk,
+} from './types.js';

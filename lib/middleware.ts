@@ -1,0 +1,556 @@
+import { EventEmitter } from 'node:events';
+import { debuglog } from 'node:util';
+import uid2 from 'uid2';
+import type {
+  CloseOptions,
+  Session,
+  SessionContext,
+  SessionErrorType,
+  SessionOptions,
+  StoreStatus,
+} from './types.js';
+import { resolveOptions, type ResolvedOptions } from './options.js';
+import { compatMaxAge, cookieSetOptions, isPlainObject, sessionTtl, toSession } from './session.js';
+import { SessionCookieReader, assertKeys } from './cookie.js';
+import { StoreAdapter, type MaybePromise } from './store/adapter.js';
+import { PrefixedStore } from './store/prefixed.js';
+import { StoreWatcher } from './store/watcher.js';
+import { MemoryStore } from './store/memory.js';
+
+const debug = debuglog('koa-generic-session');
+
+/** Shared by every copy of this package, so a second session middleware on one app steps aside. */
+const STATE = Symbol.for('koa-generic-session-ts.request');
+
+// the exact text of koa-generic-session, which some deployments grep their logs for
+const MEMORY_STORE_WARNING =
+  "Warning: koa-generic-session's MemoryStore is not\n" +
+  'designed for a production environment, as it will leak\n' +
+  'memory, and will not scale past a single process.';
+
+export type Next = () => Promise<unknown>;
+
+/** `session(options)`'s result: Koa middleware with store status, events and `close()`. */
+export interface SessionMiddleware {
+  (ctx: SessionContext, next: Next): Promise<void>;
+  /** The store watcher's state: `'available' | 'pending' | 'unavailable'`. */
+  readonly status: StoreStatus;
+  /** The store as `ctx.sessionStore` shows it (un-prefixed ids). */
+  readonly sessionStore: PrefixedStore;
+  /** `status` (status, previous) on every store transition; `invalid` ({ reason }) when stored data is refused. */
+  on(event: 'status', listener: (status: StoreStatus, previous: StoreStatus) => void): this;
+  on(event: 'invalid', listener: (info: { reason: string }) => void): this;
+  off(event: 'status' | 'invalid', listener: (...args: never[]) => void): this;
+  /**
+   * Graceful shutdown: marks the coming store disconnect as intended, waits
+   * for in-flight session writes (up to `timeout`), then closes the store.
+   * Idempotent: every call returns the same promise.
+   */
+  close(options?: CloseOptions): Promise<void>;
+}
+
+function defaultErrorHandler(err: unknown, type: SessionErrorType): never {
+  try {
+    (err as Error).name = 'koa-generic-session ' + type + ' error';
+  } catch {
+    // a frozen error or a primitive: rethrow it as it is
+  }
+  throw err;
+}
+
+function defaultGenSid(this: SessionContext, length: number): string {
+  return uid2(length);
+}
+
+/** A usable session id: 1 to 256 printable ASCII characters. Anything else never reaches the store. */
+export function isValidSessionId(sid: unknown): sid is string {
+  if (typeof sid !== 'string' || sid.length === 0 || sid.length > 256) return false;
+  for (let i = 0; i < sid.length; i++) {
+    const c = sid.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/** RFC 6265 path-match: `/api` matches `/api` and `/api/x`, not `/apix`. */
+function pathMatches(path: string, cookiePath: string): boolean {
+  if (cookiePath === '/' || path === cookiePath) return true;
+  if (!path.startsWith(cookiePath)) return false;
+  return cookiePath.endsWith('/') || path.charCodeAt(cookiePath.length) === 47;
+}
+
+/** One request's session state, kept on the context under a symbol. */
+class RequestState {
+  session: unknown = undefined;
+  /** JSON of the session as loaded; '' for a new session. */
+  originalJson = '';
+  isNew = false;
+  loaded = false;
+  loading: Promise<void> | undefined = undefined;
+  /** Defer mode: the app read or assigned `ctx.session`. */
+  touched = false;
+  /** Defer mode: `ctx.session` was assigned before the load finished. */
+  assigned = false;
+  /** `ctx.sessionSave`: true forces a save, false forbids it. */
+  save: boolean | null = null;
+  degraded = false;
+  readonly ctx: SessionContext;
+  readonly core: SessionCore;
+  constructor(ctx: SessionContext, core: SessionCore) {
+    this.ctx = ctx;
+    this.core = core;
+  }
+}
+
+type StatefulContext = SessionContext & { [STATE]?: RequestState };
+
+/** Everything one `session(options)` call owns; the per-request flow lives here. */
+class SessionCore {
+  readonly options: ResolvedOptions;
+  readonly adapter: StoreAdapter;
+  readonly sessionStore: PrefixedStore;
+  readonly watcher: StoreWatcher;
+  readonly events = new EventEmitter();
+  readonly #reader: SessionCookieReader;
+  readonly #emptyJson: string;
+  readonly #genSid: NonNullable<SessionOptions['genSid']>;
+  readonly #errorHandler: NonNullable<SessionOptions['errorHandler']>;
+  #inflight = 0;
+  #drained: Array<() => void> = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ResolvedOptions) {
+    this.options = options;
+    const client = options.store ?? new MemoryStore();
+    if (process.env.NODE_ENV === 'production' && client instanceof MemoryStore) {
+      console.warn(MEMORY_STORE_WARNING);
+    }
+    this.adapter = new StoreAdapter(client);
+    this.sessionStore = new PrefixedStore(this.adapter, options);
+    this.watcher = new StoreWatcher(this.adapter, options.reconnectTimeout);
+    this.watcher.on('status', (status: StoreStatus, previous: StoreStatus) =>
+      this.events.emit('status', status, previous),
+    );
+    this.#reader = new SessionCookieReader(options.key, options.cookie.signed !== false);
+    this.#emptyJson = JSON.stringify(this.newSession());
+    this.#genSid = options.genSid ?? defaultGenSid;
+    this.#errorHandler = options.errorHandler ?? defaultErrorHandler;
+  }
+
+  newSession(): Session {
+    return { cookie: { ...this.options.cookie } };
+  }
+
+  /* ---- per-request flow ---- */
+
+  async run(ctx: StatefulContext, next: Next): Promise<void> {
+    if (ctx[STATE] !== undefined || Object.prototype.hasOwnProperty.call(ctx, 'session')) {
+      await next();
+      return;
+    }
+    ctx.sessionStore = this.sessionStore;
+    if (!pathMatches(ctx.path, this.options.cookie.path ?? '/')) {
+      await next();
+      return;
+    }
+    installAccessors(ctx);
+    const state = new RequestState(ctx, this);
+    ctx[STATE] = state;
+    const defer = this.options.defer;
+    if (!defer) await this.load(state);
+
+    let firstError: unknown;
+    let failed = false;
+    try {
+      await next();
+    } catch (err) {
+      firstError = err;
+      failed = true;
+    }
+    try {
+      if (defer) await this.finishDefer(state);
+      else await this.commit(state);
+    } catch (err) {
+      debug('saving the session failed: %s', (err as Error)?.message);
+      if (failed) ctx.app.emit('error', err, ctx);
+      else {
+        firstError = err;
+        failed = true;
+      }
+    }
+    if (failed) throw firstError;
+  }
+
+  async load(state: RequestState): Promise<void> {
+    const ctx = state.ctx;
+    if (this.watcher.status !== 'available') {
+      try {
+        await this.watcher.wait();
+      } catch (err) {
+        if (!this.options.degraded) throw err;
+        debug('store unavailable: serving a degraded session');
+        state.degraded = true;
+        ctx.sessionDegraded = true;
+        if (!state.assigned) state.session = this.newSession();
+        state.isNew = true;
+        state.loaded = true;
+        return;
+      }
+    }
+    const sid: unknown = ctx.sessionId || this.readSid(ctx);
+    let session: Session | null = null;
+    if (isValidSessionId(sid)) {
+      session = await this.fetch(ctx, sid);
+      if (session !== null && this.options.valid !== undefined && !this.options.valid(ctx, session)) {
+        debug('session refused by valid()');
+        session = null;
+      }
+    }
+    if (session !== null) {
+      ctx.sessionId = sid as string;
+      state.originalJson = JSON.stringify(session);
+      state.isNew = false;
+    } else {
+      session = this.newSession();
+      ctx.sessionId = await this.newSid(ctx);
+      // a cookie that named no usable session is cleared (it is replaced if this one is saved)
+      if (sid) this.resetSid(ctx);
+      state.originalJson = '';
+      state.isNew = true;
+    }
+    if (!state.assigned) state.session = session;
+    state.loaded = true;
+  }
+
+  async fetch(ctx: SessionContext, sid: string): Promise<Session | null> {
+    let data: unknown;
+    try {
+      data = this.adapter.get(this.options.prefix + sid);
+      if (data instanceof Promise) data = await data;
+    } catch (err) {
+      if ((err as { code?: unknown } | null)?.code === 'ENOENT') return null;
+      debug('get session error: %s', (err as Error)?.message);
+      this.#errorHandler(err, 'get', ctx);
+      return null;
+    }
+    if (data === null || data === undefined) return null;
+    const session = toSession(data);
+    if (session === null) {
+      debug('stored session refused: not a plain object, or a polluting key');
+      this.events.emit('invalid', { reason: 'stored data is not a plain session object' });
+    }
+    return session;
+  }
+
+  async finishDefer(state: RequestState): Promise<void> {
+    if (!state.touched) return;
+    if (state.loading !== undefined && !state.loaded) {
+      // the app asked for the session and saw any load error itself
+      try {
+        await state.loading;
+      } catch {
+        return;
+      }
+    }
+    if (!state.loaded) await this.ensureLoaded(state);
+    await this.commit(state);
+  }
+
+  ensureLoaded(state: RequestState): Promise<void> {
+    if (state.loaded) return Promise.resolve();
+    return (state.loading ??= this.load(state));
+  }
+
+  async commit(state: RequestState): Promise<void> {
+    if (state.degraded || state.save === false) return;
+    const ctx = state.ctx;
+    const session = state.session;
+    if (session === null || session === undefined) {
+      if (!state.isNew && ctx.sessionId) {
+        debug('session set to null: destroying it');
+        this.resetSid(ctx);
+        await this.destroy(ctx, ctx.sessionId);
+        state.isNew = true;
+        state.originalJson = '';
+      }
+      return;
+    }
+    if (typeof session !== 'object' || Array.isArray(session)) {
+      throw new TypeError(
+        `ctx.session must be an object, or null to destroy the session; got ${Array.isArray(session) ? 'an array' : typeof session}`,
+      );
+    }
+    if (state.save === true) return this.save(state, session as Session);
+    const json = JSON.stringify(session);
+    if (state.isNew && !this.options.allowEmpty && json === this.#emptyJson) return;
+    if (json === state.originalJson) {
+      if (!this.options.rolling) return;
+      if (this.adapter.canTouch) return this.touch(state, session as Session);
+    }
+    return this.save(state, session as Session);
+  }
+
+  async save(state: RequestState, session: Session): Promise<void> {
+    const ctx = state.ctx;
+    const sid = ctx.sessionId as string;
+    if (!isPlainObject(session.cookie)) session.cookie = { ...this.options.cookie };
+    compatMaxAge(session.cookie);
+    this.options.beforeSave?.(ctx, session);
+    this.#inflight++;
+    try {
+      if (this.watcher.status !== 'available') await this.watcher.wait();
+      const ttl = sessionTtl(this.options.ttl, session);
+      const key = this.options.prefix + sid;
+      if (ttl !== undefined && ttl <= 0) {
+        debug('ttl %d: removing the session instead of saving it', ttl);
+        await this.adapter.destroy(key);
+        this.resetSid(ctx);
+        state.isNew = true;
+        state.originalJson = '';
+        return;
+      }
+      await this.adapter.set(key, session, ttl);
+      this.writeSid(ctx, sid, session);
+      state.isNew = false;
+      state.originalJson = JSON.stringify(session);
+    } catch (err) {
+      debug('set session error: %s', (err as Error)?.message);
+      this.#errorHandler(err, 'set', ctx);
+    } finally {
+      this.#settle();
+    }
+  }
+
+  /** `rolling` with an unchanged session: extend the ttl and the cookie, without rewriting the value. */
+  async touch(state: RequestState, session: Session): Promise<void> {
+    const ctx = state.ctx;
+    const sid = ctx.sessionId as string;
+    this.#inflight++;
+    try {
+      if (this.watcher.status !== 'available') await this.watcher.wait();
+      const ttl = sessionTtl(this.options.ttl, session);
+      if (ttl !== undefined && ttl <= 0) {
+        await this.adapter.destroy(this.options.prefix + sid);
+        this.resetSid(ctx);
+        return;
+      }
+      await this.adapter.touch(this.options.prefix + sid, ttl);
+      this.writeSid(ctx, sid, session);
+    } catch (err) {
+      this.#errorHandler(err, 'set', ctx);
+    } finally {
+      this.#settle();
+    }
+  }
+
+  async destroy(ctx: SessionContext, sid: string): Promise<void> {
+    this.#inflight++;
+    try {
+      if (this.watcher.status !== 'available') await this.watcher.wait();
+      await this.adapter.destroy(this.options.prefix + sid);
+    } catch (err) {
+      debug('destroy session error: %s', (err as Error)?.message);
+      this.#errorHandler(err, 'destroy', ctx);
+    } finally {
+      this.#settle();
+    }
+  }
+
+  async regenerate(state: RequestState): Promise<Session> {
+    const ctx = state.ctx;
+    await this.ensureLoaded(state);
+    if (!state.isNew && ctx.sessionId) {
+      debug('regenerating: destroying the previous session');
+      await this.destroy(ctx, ctx.sessionId);
+    }
+    const session = this.newSession();
+    state.session = session;
+    state.assigned = false;
+    ctx.sessionId = await this.newSid(ctx);
+    this.resetSid(ctx);
+    state.isNew = true;
+    state.originalJson = '';
+    return session;
+  }
+
+  async saveNow(state: RequestState): Promise<void> {
+    await this.ensureLoaded(state);
+    await this.commit(state);
+  }
+
+  /* ---- session id transport ---- */
+
+  readSid(ctx: SessionContext): unknown {
+    const idStore = this.options.sessionIdStore;
+    return idStore === undefined ? this.#reader.read(ctx) : idStore.get.call(ctx);
+  }
+
+  writeSid(ctx: SessionContext, sid: string, session: Session): void {
+    const idStore = this.options.sessionIdStore;
+    if (idStore !== undefined) {
+      idStore.set.call(ctx, sid, session);
+      return;
+    }
+    // koa-generic-session meant this with its `this.writeable` typo: once
+    // headers are out, a cookie can no longer be set (setHeader would throw)
+    if (ctx.headerSent) return;
+    const options = cookieSetOptions(session.cookie);
+    if (options.signed === true) assertKeys(ctx);
+    ctx.cookies.set(this.options.key, sid, options as Parameters<SessionContext['cookies']['set']>[2]);
+  }
+
+  resetSid(ctx: SessionContext): void {
+    const idStore = this.options.sessionIdStore;
+    if (idStore !== undefined) {
+      idStore.reset.call(ctx);
+      return;
+    }
+    if (ctx.headerSent) return;
+    const { path, domain } = this.options.cookie;
+    ctx.cookies.set(this.options.key, null, { expires: new Date(0), path, domain });
+  }
+
+  async newSid(ctx: SessionContext): Promise<string> {
+    const sid: unknown = await this.#genSid.call(ctx, 24);
+    if (!isValidSessionId(sid)) {
+      throw new TypeError(
+        `genSid must return (or resolve to) 1 to 256 printable ASCII characters, got ${typeof sid === 'string' ? JSON.stringify(sid.slice(0, 40)) : typeof sid}`,
+      );
+    }
+    return sid;
+  }
+
+  /* ---- shutdown ---- */
+
+  #settle(): void {
+    if (--this.#inflight === 0 && this.#drained.length > 0) {
+      const waiters = this.#drained;
+      this.#drained = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  #drain(timeout: number): Promise<boolean> {
+    if (this.#inflight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeout);
+      timer.unref();
+      this.#drained.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    const timeout = options.timeout ?? 10_000;
+    if (typeof timeout !== 'number' || !(timeout >= 0)) {
+      throw new TypeError(`close() option "timeout" must be a number of ms, 0 or more, got ${String(timeout)}`);
+    }
+    return (this.#closing ??= (async () => {
+      this.watcher.close();
+      const drained = await this.#drain(timeout);
+      if (!drained) debug('close(): %d session writes still running after %dms', this.#inflight, timeout);
+      if (options.closeStore !== false) await this.adapter.shutdown();
+    })());
+  }
+}
+
+/* ---- the context API, defined once per app.context ---- */
+
+const installed = new WeakSet<object>();
+
+function stateOf(ctx: object): RequestState | undefined {
+  return (ctx as StatefulContext)[STATE];
+}
+
+function noSession(name: string): Promise<never> {
+  return Promise.reject(
+    new TypeError(`ctx.${name}() needs the session middleware to run for this request (is the path outside cookie.path?)`),
+  );
+}
+
+function installAccessors(ctx: SessionContext): void {
+  const proto: object | null = Object.getPrototypeOf(ctx);
+  const target = proto !== null && proto !== Object.prototype ? proto : ctx;
+  if (installed.has(target)) return;
+  installed.add(target);
+  Object.defineProperties(target, {
+    session: {
+      configurable: true,
+      get(this: SessionContext) {
+        const state = stateOf(this);
+        if (state === undefined) return undefined;
+        if (!state.core.options.defer) return state.session;
+        state.touched = true;
+        if (state.loaded) return Promise.resolve(state.session);
+        return state.core.ensureLoaded(state).then(() => state.session);
+      },
+      set(this: SessionContext, value: unknown) {
+        const state = stateOf(this);
+        if (state === undefined) {
+          Object.defineProperty(this, 'session', { value, writable: true, configurable: true, enumerable: true });
+          return;
+        }
+        state.session = value;
+        state.touched = true;
+        if (!state.loaded) state.assigned = true;
+      },
+    },
+    sessionSave: {
+      configurable: true,
+      get(this: SessionContext) {
+        return stateOf(this)?.save;
+      },
+      set(this: SessionContext, value: boolean | null) {
+        const state = stateOf(this);
+        if (state !== undefined) state.save = value;
+      },
+    },
+    regenerateSession: {
+      configurable: true,
+      writable: true,
+      value(this: SessionContext): Promise<Session> {
+        const state = stateOf(this);
+        return state === undefined ? noSession('regenerateSession') : state.core.regenerate(state);
+      },
+    },
+    saveSession: {
+      configurable: true,
+      writable: true,
+      value(this: SessionContext): Promise<void> {
+        const state = stateOf(this);
+        return state === undefined ? noSession('saveSession') : state.core.saveNow(state);
+      },
+    },
+  });
+}
+
+/**
+ * Creates the session middleware (koa v2/v3 calling convention).
+ * @example app.use(createSessionMiddleware({ store: new RedisStore() }))
+ */
+export function createSessionMiddleware(options?: SessionOptions): SessionMiddleware {
+  const core = new SessionCore(resolveOptions(options));
+  const middleware = function session(ctx: SessionContext, next: Next): Promise<void> {
+    return core.run(ctx as StatefulContext, next);
+  } as SessionMiddleware;
+  Object.defineProperties(middleware, {
+    status: { get: () => core.watcher.status, enumerable: true },
+    sessionStore: { value: core.sessionStore, enumerable: true },
+    on: {
+      value(event: string, listener: (...args: never[]) => void) {
+        core.events.on(event, listener as (...args: unknown[]) => void);
+        return middleware;
+      },
+    },
+    off: {
+      value(event: string, listener: (...args: never[]) => void) {
+        core.events.off(event, listener as (...args: unknown[]) => void);
+        return middleware;
+      },
+    },
+    close: { value: (closeOptions?: CloseOptions) => core.close(closeOptions) },
+  });
+  return middleware;
+}

@@ -1,0 +1,119 @@
+import co from 'co';
+
+/** co's types only admit generator functions; it runs generator objects and thunks too. */
+const run = co as unknown as <T>(task: unknown) => Promise<T>;
+import type { SessionStore, StoreResult } from '../types.js';
+
+/**
+ * A value or a promise of it. Store answers that are already plain values stay
+ * synchronous, so a synchronous store (MemoryStore) costs no extra microtask.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function isGenerator(value: unknown): value is Generator {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as Generator).next === 'function' &&
+    typeof (value as Generator).throw === 'function'
+  );
+}
+
+function isGeneratorFunction(fn: Function): boolean {
+  const ctor = (fn as { constructor?: { name?: string } }).constructor;
+  return ctor?.name === 'GeneratorFunction';
+}
+
+function thunkToPromise<T>(thunk: (cb: (err: unknown, value?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    thunk((err, value) => (err ? reject(err) : resolve(value as T)));
+  });
+}
+
+/**
+ * Turns whatever a store method returned into a value or a promise: promises
+ * and thenables, thunks (thunkify style), generator objects (koa v1 stores,
+ * run with co), and plain values. koa-generic-session 2.x only awaited, so a
+ * generator store silently stored nothing there.
+ */
+export function settle<T>(result: StoreResult<T>): MaybePromise<T> {
+  if (result instanceof Promise) return result;
+  if (isThenable(result)) return Promise.resolve(result) as Promise<T>;
+  if (typeof result === 'function') {
+    if (isGeneratorFunction(result)) return run<T>(result);
+    return thunkToPromise(result as (cb: (err: unknown, value?: T) => void) => void);
+  }
+  if (isGenerator(result)) return run<T>(result);
+  return result as T;
+}
+
+/** Calls `fn` and settles its result; a synchronous throw becomes a rejection. */
+function call<T>(fn: () => StoreResult<T>): MaybePromise<T> {
+  try {
+    return settle(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+const SHUTDOWN_METHODS = ['quit', 'close', 'disconnect'] as const;
+
+/**
+ * One async API over any store shape. Keys it receives are already prefixed.
+ * Kept internal: the public contract is `SessionStore`.
+ */
+export class StoreAdapter {
+  readonly client: SessionStore;
+  readonly canTouch: boolean;
+
+  constructor(client: SessionStore) {
+    this.client = client;
+    this.canTouch = typeof client.touch === 'function';
+  }
+
+  get(key: string): MaybePromise<unknown> {
+    return call(() => this.client.get(key));
+  }
+
+  set(key: string, session: Parameters<SessionStore['set']>[1], ttl: number | undefined): MaybePromise<unknown> {
+    return call(() => this.client.set(key, session, ttl));
+  }
+
+  destroy(key: string): MaybePromise<unknown> {
+    return call(() => this.client.destroy(key));
+  }
+
+  touch(key: string, ttl: number | undefined): MaybePromise<unknown> {
+    return call(() => (this.client.touch as NonNullable<SessionStore['touch']>).call(this.client, key, ttl));
+  }
+
+  /** Closes the store with the first of quit/close/disconnect it has; resolves when done. */
+  async shutdown(): Promise<void> {
+    for (const name of SHUTDOWN_METHODS) {
+      const method = this.client[name];
+      if (typeof method === 'function') {
+        await call(() => method.call(this.client));
+        return;
+      }
+    }
+  }
+
+  /** Subscribes to the store's events when it is an emitter; returns an unsubscribe function. */
+  listen(event: 'connect' | 'disconnect', listener: () => void): () => void {
+    const client = this.client;
+    if (typeof client.on !== 'function') return () => {};
+    client.on(event, listener);
+    return () => {
+      if (typeof client.off === 'function') client.off(event, listener);
+      else if (typeof client.removeListener === 'function') client.removeListener(event, listener);
+    };
+  }
+}

@@ -1,0 +1,122 @@
+import type { ParameterizedContext } from 'koa';
+
+/** Cookie options of one session, as `cookies.set()` takes them. `maxAge` is in ms. */
+export interface SessionCookie {
+  /** Lifetime in ms; `null` or `undefined` makes a browser-session cookie. */
+  maxAge?: number | null;
+  /** Legacy spelling of `maxAge` (connect); moved to `maxAge` on save. */
+  maxage?: number | null;
+  /** Absolute expiry; takes priority over `maxAge` for the store's ttl. */
+  expires?: Date;
+  path?: string;
+  domain?: string;
+  secure?: boolean;
+  httpOnly?: boolean;
+  sameSite?: 'strict' | 'lax' | 'none' | boolean;
+  signed?: boolean;
+  overwrite?: boolean;
+  priority?: 'low' | 'medium' | 'high';
+  partitioned?: boolean;
+}
+
+/**
+ * Apps describe their own session fields by merging into this interface:
+ * `declare module 'koa-generic-session-ts' { interface SessionData { userId?: string } }`
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-empty-object-type
+export interface SessionData {}
+
+/** The session object a request sees as `ctx.session`. */
+export type Session = SessionData & { cookie: SessionCookie; [field: string]: unknown };
+
+/** A node-style thunk, as thunkify makes them: `(callback) => void`. */
+export type Thunk<T> = (callback: (err: unknown, value?: T) => void) => void;
+
+/**
+ * What a store method may return: a value, a Promise or thenable, a thunk, or
+ * a generator (koa-redis 2.x and other koa v1 stores). All are normalized.
+ */
+export type StoreResult<T> = T | PromiseLike<T> | Thunk<T> | Generator<unknown, T, unknown>;
+
+/**
+ * A session store. Keys arrive already prefixed (`prefix + sessionId`);
+ * `ttl` is in ms and `undefined` when the session has no expiry.
+ */
+export interface SessionStore {
+  get(key: string): StoreResult<Session | Record<string, unknown> | null | undefined>;
+  set(key: string, session: Session, ttl?: number): StoreResult<unknown>;
+  destroy(key: string): StoreResult<unknown>;
+  /** Optional: extend a key's ttl without rewriting it (used by `rolling`). */
+  touch?(key: string, ttl?: number): StoreResult<unknown>;
+  /** Optional shutdown hooks, tried in this order by `close()`. */
+  quit?(): StoreResult<unknown>;
+  close?(): StoreResult<unknown>;
+  disconnect?(): StoreResult<unknown>;
+  /** Stores that emit `connect` and `disconnect` are watched (see `reconnectTimeout`). */
+  on?(event: 'connect' | 'disconnect', listener: () => void): unknown;
+  off?(event: 'connect' | 'disconnect', listener: () => void): unknown;
+  removeListener?(event: 'connect' | 'disconnect', listener: () => void): unknown;
+}
+
+/** Where the session id travels between requests; called with the context as `this`. */
+export interface SessionIdStore {
+  get(this: SessionContext): string | null | undefined;
+  set(this: SessionContext, sid: string, session: Session): void;
+  reset(this: SessionContext): void;
+}
+
+/** A Koa context as this package sees it (koa v1 `this`, or koa v2/v3 `ctx`). */
+export type SessionContext = ParameterizedContext;
+
+/** The error types handed to `errorHandler`. */
+export type SessionErrorType = 'get' | 'set' | 'destroy';
+
+/** The store watcher's states. */
+export type StoreStatus = 'available' | 'pending' | 'unavailable';
+
+export interface SessionOptions {
+  /** Cookie name. Default `'koa.sid'`. */
+  key?: string;
+  /** Prefix of every store key. Default `'koa:sess:'`. */
+  prefix?: string;
+  /** Session store. Default: a new `MemoryStore` (not for production). */
+  store?: SessionStore;
+  /**
+   * Store ttl in ms, or a function of the session returning ms. Default: from
+   * `cookie.expires`, else `cookie.maxAge`. A ttl at or below 0 removes the session.
+   */
+  ttl?: number | ((session: Session) => number | null | undefined);
+  /** Reset the cookie and the store ttl on every request. Default `false`. */
+  rolling?: boolean;
+  /** Load the session only when `await ctx.session` asks for it. Default `false`. */
+  defer?: boolean;
+  /** Store new sessions even when untouched. Default `false`. */
+  allowEmpty?: boolean;
+  /** Session id generator, called with the context as `this` and 24. Default: uid2(24). */
+  genSid?: (this: SessionContext, length: number) => string | PromiseLike<string>;
+  /** Store error handler. Default: rethrow with name `'koa-generic-session <type> error'`. */
+  errorHandler?: (err: unknown, type: SessionErrorType, ctx: SessionContext) => void;
+  /** Return false to discard a loaded session and start a new one. */
+  valid?: (ctx: SessionContext, session: Session) => boolean;
+  /** Called just before a session is written. */
+  beforeSave?: (ctx: SessionContext, session: Session) => void;
+  /** Where the session id travels. Default: the `key` cookie. */
+  sessionIdStore?: SessionIdStore;
+  /** Cookie options. Default `{ path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 86400000 }`. */
+  cookie?: SessionCookie;
+  /** How long requests wait for a disconnected store, in ms. Default 10000. */
+  reconnectTimeout?: number;
+  /**
+   * While the store is unavailable, serve an empty session that is never
+   * saved and set `ctx.sessionDegraded = true`, instead of failing. Default `false`.
+   */
+  degraded?: boolean;
+}
+
+/** Options of `middleware.close()`. */
+export interface CloseOptions {
+  /** How long to wait for in-flight session saves, in ms. Default 10000. */
+  timeout?: number;
+  /** Close the store (quit/close/disconnect) once saves are done. Default `true`. */
+  closeStore?: boolean;
+}
