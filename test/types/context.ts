@@ -1,0 +1,65 @@
+// Compile-only checks, run by `npm run typecheck` (tsc --noEmit). Every line
+// marked with an expect-error directive must fail to compile, or tsc complains.
+import Koa from 'koa';
+import session, {
+  MemoryStore,
+  SessionStoreUnavailableError,
+  type Session,
+  type SessionStore,
+  type StoreStatus,
+} from '../../lib/index.js';
+
+declare module '../../lib/index.js' {
+  interface SessionData {
+    userId?: string;
+  }
+}
+
+const app = new Koa();
+app.keys = ['k'];
+const mw = session({ store: new MemoryStore(), cookie: { maxAge: 1000, sameSite: 'lax' }, ttl: (s) => (s.userId ? 1000 : null) });
+app.use(mw);
+app.use(async (ctx) => {
+  const s = await ctx.session;
+  if (s) {
+    const id: string | undefined = s.userId;
+    // @ts-expect-error userId is a string, merged into SessionData by the app
+    s.userId = 42;
+    s.cookie.maxAge = null;
+    void id;
+  }
+  ctx.session = null;
+  ctx.sessionSave = false;
+  const sid: string | null | undefined = ctx.sessionId;
+  const fresh: Session = await ctx.regenerateSession();
+  await ctx.saveSession();
+  await ctx.sessionStore.get('sid');
+  void sid;
+  void fresh;
+});
+
+const status: StoreStatus = mw.status;
+mw.on('status', (now, before) => {
+  const a: StoreStatus = now;
+  const b: StoreStatus = before;
+  void a;
+  void b;
+});
+void mw.close({ timeout: 100 });
+void status;
+
+// @ts-expect-error unknown options are refused at compile time too
+session({ rolls: true });
+// @ts-expect-error ttl is ms or a function
+session({ ttl: '1d' });
+
+const store: SessionStore = {
+  get: async () => null,
+  set: () => undefined,
+  destroy: (key: string) => (cb: (err: unknown) => void) => cb(null),
+};
+session({ store });
+
+const err = new SessionStoreUnavailableError(10);
+const code: 'ERR_SESSION_STORE_UNAVAILABLE' = err.code;
+void code;
