@@ -244,6 +244,7 @@ class SessionCore {
 
   async finishDefer(state: RequestState): Promise<void> {
     if (!state.touched) return;
+    const ctx = state.ctx;
     if (state.loading !== undefined && !state.loaded) {
       // the app asked for the session and saw any load error itself
       try {
@@ -251,6 +252,15 @@ class SessionCore {
       } catch {
         return;
       }
+    }
+    if (!state.loaded && state.loading === undefined && (state.session === null || state.session === undefined)) {
+      // `ctx.session = null` without a read: destroy what the cookie names, no load needed
+      const sid: unknown = ctx.sessionId || this.readSid(ctx);
+      if (!isValidSessionId(sid) || state.save === false) return;
+      ctx.sessionId = sid;
+      this.resetSid(ctx);
+      await this.destroy(ctx, sid);
+      return;
     }
     if (!state.loaded) await this.ensureLoaded(state);
     await this.commit(state);
