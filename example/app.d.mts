@@ -1,0 +1,23 @@
+import type Koa from 'koa';
+import type { SessionStore } from 'koa-generic-session-ts';
+
+export interface DemoOptions {
+  /** Use RedisStore on this URL instead of MemoryStore. */
+  redisUrl?: string;
+  /** Use this store instead (tests). */
+  store?: SessionStore;
+  /** Cookie signing keys. Default: SESSION_KEYS (comma separated), else random per start. */
+  keys?: string[];
+}
+
+export interface Demo {
+  readonly app: Koa;
+  /** What the status line shows, e.g. 'MemoryStore (in this process)'. */
+  readonly storeName: string;
+  /** How many times the store's get() ran. */
+  readonly storeReads: number;
+  /** Waits for in-flight session writes, then closes the store once. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createApp(options?: DemoOptions): Promise<Demo>;

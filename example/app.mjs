@@ -1,0 +1,330 @@
+// The demo app: a view counter, login/logout with regenerateSession, and a
+// defer-mode section, on MemoryStore or (with a Redis URL) RedisStore.
+// Plain Koa, no router, no body parser, no external assets.
+import { createHash, randomBytes } from 'node:crypto';
+import Koa from 'koa';
+import session, { MemoryStore } from 'koa-generic-session-ts';
+
+const MAX_FORM_BYTES = 4096;
+const MAX_NAME_LENGTH = 32;
+const MAX_NOTE_LENGTH = 200;
+
+const CSS = `
+:root { color-scheme: light dark; --accent: #2f6fde; --muted: #667; --card: rgba(127,127,127,.08); }
+* { box-sizing: border-box; }
+body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; }
+header, main, footer { max-width: 44rem; margin: 0 auto; padding: 0 1.25rem; }
+header { display: flex; align-items: baseline; justify-content: space-between; flex-wrap: wrap; gap: .5rem; padding-top: 1.5rem; }
+header h1 { font-size: 1.35rem; margin: 0; }
+nav a { margin-left: 1rem; }
+a { color: var(--accent); }
+section { background: var(--card); border-radius: .6rem; padding: 1rem 1.25rem; margin: 1.25rem 0; }
+section h2 { font-size: 1.05rem; margin: 0 0 .5rem; }
+.big { font-size: 2.4rem; font-weight: 700; line-height: 1.1; }
+.muted { color: var(--muted); font-size: .9rem; }
+.error { color: #c0392b; }
+form { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; margin: .5rem 0 0; }
+input[type=text] { font: inherit; padding: .35rem .6rem; border: 1px solid #99a; border-radius: .35rem; min-width: 12rem; }
+button { font: inherit; padding: .35rem .9rem; border: 0; border-radius: .35rem; background: var(--accent); color: #fff; cursor: pointer; }
+button.secondary { background: #778; }
+code { font-size: .9em; }
+footer { border-top: 1px solid rgba(127,127,127,.3); margin-top: 2rem; padding-top: .75rem; padding-bottom: 2rem; }
+`;
+// the only style is the one above, so the policy can name it by hash and forbid everything else
+const CSP = [
+  "default-src 'none'",
+  `style-src 'sha256-${createHash('sha256').update(CSS).digest('base64')}'`,
+  "form-action 'self'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/**
+ * Builds the demo. Resolves to `{ app, storeName, sessions, close }`:
+ * `app` is the Koa app (call `app.listen()` or `app.callback()`),
+ * `close()` waits for session writes and closes the store.
+ *
+ * @param {object} [options]
+ * @param {string} [options.redisUrl] Use RedisStore on this URL instead of MemoryStore.
+ * @param {import('koa-generic-session-ts').SessionStore} [options.store] Use this store (tests).
+ * @param {string[]} [options.keys] Cookie signing keys. Default: SESSION_KEYS (comma separated), else random per start.
+ */
+export async function createApp(options = {}) {
+  const { store, storeName } = await openStore(options);
+  const counter = { reads: 0 };
+  const counted = countReads(store, counter);
+
+  const app = new Koa();
+  app.keys = options.keys ?? process.env.SESSION_KEYS?.split(',').filter(Boolean) ?? [randomBytes(32).toString('hex')];
+  // the cookie options every session starts with; signed and httpOnly are the defaults
+  const cookie = { maxAge: 24 * 60 * 60 * 1000, sameSite: 'lax' };
+  // Two session middlewares on one app: the first only serves paths under
+  // /defer (its cookie path), so everywhere else it steps aside and the
+  // second one runs; under /defer the second sees a session is already
+  // handled and steps aside instead.
+  const deferSession = session({
+    store: counted,
+    key: 'koa.sid.defer',
+    prefix: 'demo:defer:',
+    defer: true,
+    cookie: { ...cookie, path: '/defer' },
+  });
+  const eagerSession = session({ store: counted, key: 'koa.sid', prefix: 'demo:sess:', cookie });
+
+  app.use(async (ctx, next) => {
+    ctx.set('Content-Security-Policy', CSP);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('Cache-Control', 'no-store');
+    if (ctx.path === '/favicon.ico') {
+      ctx.status = 204;
+      return;
+    }
+    await next();
+  });
+  app.use(deferSession);
+  app.use(eagerSession);
+
+  const footer = (ctx) => {
+    const status = (ctx.path === '/defer' || ctx.path.startsWith('/defer/') ? deferSession : eagerSession).status;
+    return (
+      `<p id="status">Store: <strong>${escape(storeName)}</strong> · status ${escape(status)} · ` +
+      `store reads since start: <span id="reads">${counter.reads}</span></p>`
+    );
+  };
+  const page = (ctx, title, body) => {
+    ctx.type = 'html';
+    ctx.body = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)} · koa-generic-session-ts demo</title>
+<style>${CSS}</style>
+</head>
+<body>
+<header><h1>koa-generic-session-ts demo</h1><nav><a href="/">Home</a><a href="/defer">Defer mode</a></nav></header>
+<main>
+${body}
+</main>
+<footer class="muted">${footer(ctx)}</footer>
+</body>
+</html>
+`;
+  };
+
+  const routes = {
+    'GET /': (ctx) => home(ctx, page),
+    'POST /login': async (ctx) => {
+      const form = await readForm(ctx);
+      const name = (form.get('username') ?? '').trim();
+      const problem = checkText(name, MAX_NAME_LENGTH, 'A name');
+      if (problem) {
+        ctx.status = 400;
+        return home(ctx, page, problem, name);
+      }
+      // a new id on every privilege change, so an id planted before login
+      // (session fixation) is worth nothing after it; the old one is destroyed
+      const views = ctx.session?.views;
+      await ctx.regenerateSession();
+      Object.assign(ctx.session, { user: name, loggedInAt: new Date().toISOString(), views });
+      redirect(ctx, '/');
+    },
+    'POST /logout': (ctx) => {
+      ctx.session = null;
+      redirect(ctx, '/logged-out');
+    },
+    'GET /logged-out': (ctx) =>
+      page(
+        ctx,
+        'Signed out',
+        `<section>
+<h2>You are signed out</h2>
+<p>Your session was destroyed in the store and its cookie removed (<code>ctx.session = null</code>).</p>
+<p><a href="/">Back to the start page</a> (a new session starts there).</p>
+</section>`,
+      ),
+    'GET /defer': async (ctx) => {
+      // defer mode: nothing was read from the store until this line
+      const s = await ctx.session;
+      s.visits = (s.visits ?? 0) + 1;
+      page(
+        ctx,
+        'Defer mode',
+        `<section>
+<h2>Defer mode</h2>
+<p>Visits to this page: <span class="big" id="visits">${s.visits}</span></p>
+<p class="muted">This part of the app has its own session middleware with <code>defer: true</code>
+(cookie <code>koa.sid.defer</code>, path <code>/defer</code>). The session is loaded only when
+a handler runs <code>await ctx.session</code>.</p>
+</section>
+<section>
+<h2>A note kept in the deferred session</h2>
+<p>Your note: <strong id="note">${s.note === undefined ? '<em>none yet</em>' : escape(s.note)}</strong></p>
+<form method="post" action="/defer/note">
+<label for="note-input">Note</label>
+<input type="text" id="note-input" name="note" maxlength="${MAX_NOTE_LENGTH}" required>
+<button type="submit">Save note</button>
+</form>
+</section>
+<section>
+<h2>A page that never asks</h2>
+<p><a href="/defer/quiet">Open a page under /defer that does not read the session</a>: the store reads
+counter below stays the same and no cookie is sent.</p>
+</section>`,
+      );
+    },
+    'POST /defer/note': async (ctx) => {
+      const form = await readForm(ctx);
+      const note = (form.get('note') ?? '').trim();
+      const problem = checkText(note, MAX_NOTE_LENGTH, 'A note');
+      if (problem) ctx.throw(400, problem);
+      (await ctx.session).note = note;
+      redirect(ctx, '/defer');
+    },
+    'GET /defer/quiet': (ctx) =>
+      page(
+        ctx,
+        'Quiet page',
+        `<section>
+<h2>Nothing was loaded</h2>
+<p>This handler never reads <code>ctx.session</code>, so in defer mode the middleware did not
+touch the store for this request.</p>
+<p><a href="/defer">Back to the defer page</a></p>
+</section>`,
+      ),
+  };
+
+  app.use(async (ctx) => {
+    const route = routes[`${ctx.method} ${ctx.path}`];
+    if (route !== undefined) return route(ctx);
+    const known = Object.keys(routes).some((r) => r.endsWith(' ' + ctx.path));
+    ctx.status = known ? 405 : 404;
+    page(ctx, 'Not found', `<section><h2>${known ? 'Method not allowed' : 'Not found'}</h2><p><a href="/">Home</a></p></section>`);
+  });
+
+  let closing;
+  return {
+    app,
+    storeName,
+    /** How many times the store's get() ran (what the footer shows). */
+    get storeReads() {
+      return counter.reads;
+    },
+    /** Waits for in-flight session writes, then closes the store once. Idempotent. */
+    close() {
+      return (closing ??= (async () => {
+        await deferSession.close({ closeStore: false });
+        await eagerSession.close();
+      })());
+    },
+  };
+}
+
+function home(ctx, page, error, typed = '') {
+  const s = ctx.session;
+  // a failed login shows the form again without counting a view
+  if (error === undefined) s.views = (s.views ?? 0) + 1;
+  const account =
+    typeof s.user === 'string'
+      ? `<p>Signed in as <strong id="user">${escape(s.user)}</strong>
+<span class="muted">since ${escape(new Date(s.loggedInAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC</span></p>
+<form method="post" action="/logout"><button type="submit" class="secondary">Log out</button></form>
+<p class="muted">Logging out sets <code>ctx.session = null</code>: the session is destroyed in the store.</p>`
+      : `<p>You are not signed in.</p>
+<form method="post" action="/login">
+<label for="username">Your name</label>
+<input type="text" id="username" name="username" maxlength="${MAX_NAME_LENGTH}" value="${escape(typed)}" required autofocus>
+<button type="submit">Log in</button>
+</form>
+${error === undefined ? '' : `<p class="error" role="alert">${escape(error)}</p>`}
+<p class="muted">Any name works; there are no passwords. Logging in calls <code>await ctx.regenerateSession()</code>,
+so your session gets a new id and a new cookie.</p>`;
+  page(
+    ctx,
+    'Home',
+    `<section>
+<h2>View counter</h2>
+<p>You have viewed this page <span class="big" id="views">${s.views ?? 0}</span> ${s.views === 1 ? 'time' : 'times'}.</p>
+<p class="muted">Reload the page: the count lives in your session, not in the page.</p>
+</section>
+<section>
+<h2>Account</h2>
+${account}
+</section>`,
+  );
+}
+
+async function openStore({ redisUrl, store }) {
+  if (store !== undefined) return { store, storeName: store.constructor?.name ?? 'custom store' };
+  if (redisUrl) {
+    let RedisStore;
+    try {
+      ({ RedisStore } = await import('koa-generic-session-ts/redis'));
+    } catch (err) {
+      throw new Error(`REDIS_URL is set but koa-generic-session-ts/redis could not be loaded (run npm run build): ${err.message}`, {
+        cause: err,
+      });
+    }
+    return { store: new RedisStore({ url: redisUrl }), storeName: `RedisStore at ${redactUrl(redisUrl)}` };
+  }
+  return { store: new MemoryStore(), storeName: 'MemoryStore (in this process)' };
+}
+
+/** The store, with every get() counted; each method runs on the real store (private fields need it). */
+function countReads(store, counter) {
+  return new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (typeof value !== 'function' || property === 'constructor') return value;
+      if (property === 'get') {
+        return (...args) => {
+          counter.reads++;
+          return value.apply(target, args);
+        };
+      }
+      return value.bind(target);
+    },
+  });
+}
+
+async function readForm(ctx) {
+  if (!ctx.is('application/x-www-form-urlencoded')) ctx.throw(415, 'send an HTML form (application/x-www-form-urlencoded)');
+  if (Number(ctx.get('Content-Length')) > MAX_FORM_BYTES) ctx.throw(413, 'form too large');
+  let size = 0;
+  const chunks = [];
+  for await (const chunk of ctx.req) {
+    size += chunk.length;
+    if (size > MAX_FORM_BYTES) ctx.throw(413, 'form too large');
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+function checkText(text, max, what) {
+  if (text.length === 0) return `${what} is needed.`;
+  if ([...text].length > max) return `${what} can have at most ${max} characters.`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(text)) return `${what} cannot hold control characters.`;
+  return undefined;
+}
+
+/** 303 See Other: the browser follows a form POST with a GET, so reloading does not post again. */
+function redirect(ctx, url) {
+  ctx.redirect(url);
+  ctx.status = 303;
+}
+
+function redactUrl(url) {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'an unparsable URL';
+  }
+}
+
+function escape(value) {
+  return String(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
