@@ -1,0 +1,314 @@
+// The demo app (example/) driven as a person would: in a real Chromium through
+// playwright-core, plus plain HTTP checks of the same app and of `node example/server.mjs`.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import request from 'supertest';
+import { chromium, type Browser, type BrowserContext, type Cookie, type Page } from 'playwright-core';
+import type { Demo, DemoOptions } from '../example/app.mjs';
+import { RecordingStore } from './support/stores.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let createApp: (options?: DemoOptions) => Promise<Demo>;
+
+/** The demo listening on a free 127.0.0.1 port. */
+async function startDemo(options: DemoOptions = {}): Promise<{ demo: Demo; server: Server; base: string; stop(): Promise<void> }> {
+  const demo = await createApp({ keys: ['demo test key'], ...options });
+  const server = demo.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    demo,
+    server,
+    base,
+    async stop() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close');
+      await demo.close();
+    },
+  };
+}
+
+function setCookieHeaders(res: { headers: Record<string, unknown> }): string[] {
+  const value = res.headers['set-cookie'];
+  return Array.isArray(value) ? (value as string[]) : value === undefined ? [] : [String(value)];
+}
+
+describe('demo (example/)', function () {
+  before(async function () {
+    // example/ imports the package by its own name, which resolves to dist/
+    if (!existsSync(root + 'dist/esm/lib/index.js')) {
+      throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
+    }
+    ({ createApp } = await import('../example/app.mjs'));
+  });
+
+  describe('in Chromium', function () {
+    let browser: Browser;
+    let running: Awaited<ReturnType<typeof startDemo>>;
+    let context: BrowserContext;
+    let page: Page;
+
+    before(async function () {
+      if (!existsSync(CHROMIUM)) {
+        throw new Error(
+          `no Chromium at ${CHROMIUM}: install it with \`apt-get install chromium\` (Debian), or set CHROMIUM_PATH`,
+        );
+      }
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    });
+
+    after(async function () {
+      await browser?.close();
+    });
+
+    beforeEach(async function () {
+      running = await startDemo();
+      context = await browser.newContext();
+      page = await context.newPage();
+    });
+
+    afterEach(async function () {
+      await context?.close();
+      await running?.stop();
+    });
+
+    const url = (path: string): string => running.base + path;
+    const text = async (selector: string): Promise<string> => ((await page.locator(selector).textContent()) ?? '').trim();
+    const views = async (): Promise<number> => Number(await text('#views'));
+    const cookie = async (name: string): Promise<Cookie | undefined> =>
+      (await context.cookies()).find((c) => c.name === name);
+
+    async function logIn(name: string): Promise<void> {
+      await page.getByLabel('Your name').fill(name);
+      await Promise.all([page.waitForURL(url('/')), page.getByRole('button', { name: 'Log in' }).click()]);
+    }
+
+    it('counts page views across reloads, in an httpOnly signed cookie session', async function () {
+      await page.goto(url('/'));
+      expect(await views()).to.equal(1);
+      await page.reload();
+      expect(await views()).to.equal(2);
+      await page.reload();
+      expect(await views()).to.equal(3);
+      expect(await page.getByText('You are not signed in.').isVisible()).to.equal(true);
+      expect(await text('#status')).to.contain('MemoryStore').and.contain('status available');
+
+      const sid = await cookie('koa.sid');
+      expect(sid, 'session cookie').to.include({ httpOnly: true, sameSite: 'Lax', path: '/' });
+      expect(await cookie('koa.sid.sig'), 'signature cookie').to.include({ httpOnly: true });
+      // page scripts cannot read it
+      expect(await page.evaluate(() => document.cookie)).to.not.contain('koa.sid');
+    });
+
+    it('logs in through the form: the name shows, the session id changes, the old id is dead', async function () {
+      await page.goto(url('/'));
+      await page.reload();
+      expect(await views()).to.equal(2);
+      const before = await context.cookies();
+      const sidBefore = before.find((c) => c.name === 'koa.sid')?.value;
+      expect(sidBefore).to.be.a('string');
+
+      // markup in the name must come out as text
+      await logIn('Ada <b>Lovelace</b>');
+      expect(await text('#user')).to.equal('Ada <b>Lovelace</b>');
+      expect(await page.locator('#user b').count()).to.equal(0);
+      expect(await views(), 'the demo carries the count over').to.equal(3);
+
+      const sidAfter = await cookie('koa.sid');
+      expect(sidAfter?.value, 'regenerateSession() gives a new id').to.be.a('string').and.not.equal(sidBefore);
+      expect(sidAfter).to.include({ httpOnly: true, sameSite: 'Lax', path: '/' });
+
+      // the session is really stored under the new id: a reload keeps the user
+      await page.reload();
+      expect(await text('#user')).to.equal('Ada <b>Lovelace</b>');
+      expect(await views()).to.equal(4);
+
+      // someone holding the pre-login cookies (session fixation) gets a fresh, anonymous session
+      const other = await browser.newContext();
+      try {
+        await other.addCookies(before);
+        const otherPage = await other.newPage();
+        await otherPage.goto(url('/'));
+        expect(await otherPage.getByText('You are not signed in.').isVisible()).to.equal(true);
+        expect(Number(await otherPage.locator('#views').textContent())).to.equal(1);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('refuses an empty name with a message and keeps the visitor signed out', async function () {
+      await page.goto(url('/'));
+      const sid = (await cookie('koa.sid'))?.value;
+      await page.getByLabel('Your name').fill('   ');
+      await page.getByRole('button', { name: 'Log in' }).click();
+      expect(await page.getByRole('alert').textContent()).to.equal('A name is needed.');
+      expect(await page.locator('#user').count()).to.equal(0);
+      expect((await cookie('koa.sid'))?.value, 'no regeneration for a failed login').to.equal(sid);
+    });
+
+    it('the defer-mode section keeps its own session, loaded only when a handler awaits it', async function () {
+      await page.goto(url('/defer'));
+      expect(Number(await text('#visits'))).to.equal(1);
+      await page.reload();
+      expect(Number(await text('#visits'))).to.equal(2);
+
+      await page.getByLabel('Note').fill('remember the milk');
+      await Promise.all([page.waitForURL(url('/defer')), page.getByRole('button', { name: 'Save note' }).click()]);
+      expect(await text('#note')).to.equal('remember the milk');
+      expect(Number(await text('#visits'))).to.equal(3);
+
+      const deferCookie = await cookie('koa.sid.defer');
+      expect(deferCookie).to.include({ path: '/defer', httpOnly: true, sameSite: 'Lax' });
+      expect(await cookie('koa.sid'), 'the eager middleware stepped aside under /defer').to.equal(undefined);
+
+      // a page under /defer that never reads the session: no store read, no cookie
+      const readsBefore = Number(await text('#reads'));
+      expect(readsBefore).to.equal(running.demo.storeReads);
+      const [response] = await Promise.all([
+        page.waitForResponse(url('/defer/quiet')),
+        page.getByRole('link', { name: /does not read the session/ }).click(),
+      ]);
+      await page.waitForURL(url('/defer/quiet'));
+      expect(await page.getByRole('heading', { name: 'Nothing was loaded' }).isVisible()).to.equal(true);
+      expect(Number(await text('#reads'))).to.equal(readsBefore);
+      expect(running.demo.storeReads).to.equal(readsBefore);
+      expect(await response.headerValue('set-cookie')).to.equal(null);
+
+      // the home page has its own session and counter
+      await page.getByRole('link', { name: 'Home' }).click();
+      await page.waitForURL(url('/'));
+      expect(await views()).to.equal(1);
+      expect(await text('#status')).to.contain('MemoryStore');
+    });
+
+    it('logs out: the signed-out page shows, the cookie is gone and the session is destroyed', async function () {
+      await page.goto(url('/'));
+      await logIn('Grace');
+      expect(await text('#user')).to.equal('Grace');
+      const signedIn = await context.cookies();
+
+      await Promise.all([page.waitForURL(url('/logged-out')), page.getByRole('button', { name: 'Log out' }).click()]);
+      expect(await page.getByRole('heading', { name: 'You are signed out' }).isVisible()).to.equal(true);
+      expect(await cookie('koa.sid')).to.equal(undefined);
+      expect(await cookie('koa.sid.sig')).to.equal(undefined);
+
+      await page.getByRole('link', { name: 'Back to the start page' }).click();
+      await page.waitForURL(url('/'));
+      expect(await page.getByText('You are not signed in.').isVisible()).to.equal(true);
+      expect(await views()).to.equal(1);
+
+      // the signed-in cookies, kept by someone, no longer open the session
+      const other = await browser.newContext();
+      try {
+        await other.addCookies(signedIn);
+        const otherPage = await other.newPage();
+        await otherPage.goto(url('/'));
+        expect(await otherPage.locator('#user').count()).to.equal(0);
+        expect(await otherPage.getByText('You are not signed in.').isVisible()).to.equal(true);
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
+  describe('over plain HTTP', function () {
+    it('serves the home page with a session cookie and a strict content security policy', async function () {
+      const demo = await createApp({ keys: ['demo test key'] });
+      try {
+        const agent = request.agent(demo.app.callback());
+        const first = await agent.get('/').expect(200).expect('Content-Type', /text\/html/);
+        expect(first.text).to.match(/id="views">1</).and.contain('MemoryStore (in this process)');
+        expect(first.headers['content-security-policy']).to.match(/^default-src 'none'; style-src 'sha256-/);
+        const cookies = setCookieHeaders(first);
+        expect(cookies.find((c) => c.startsWith('koa.sid='))).to.match(/; path=\/;.*samesite=lax; httponly$/);
+        const second = await agent.get('/').expect(200);
+        expect(second.text).to.match(/id="views">2</);
+        expect(setCookieHeaders(await agent.get('/favicon.ico').expect(204))).to.deep.equal([]);
+        await agent.get('/nowhere').expect(404);
+        await agent.get('/login').expect(405);
+        await agent.post('/login').send({ username: 'json' }).expect(415);
+        await agent.post('/login').type('form').send({ username: 'x'.repeat(5000) }).expect(413);
+      } finally {
+        await demo.close();
+      }
+    });
+
+    it('login regenerates (the old key is destroyed in the store), logout destroys', async function () {
+      const store = new RecordingStore();
+      const demo = await createApp({ keys: ['demo test key'], store });
+      try {
+        const agent = request.agent(demo.app.callback());
+        await agent.get('/').expect(200);
+        const [oldKey] = [...store.data.keys()];
+        expect(oldKey).to.match(/^demo:sess:/);
+
+        const login = await agent.post('/login').type('form').send({ username: 'Alan' }).expect(303);
+        expect(login.headers.location).to.equal('/');
+        expect(store.data.has(oldKey as string), 'the pre-login session is gone').to.equal(false);
+        const [newKey, ...rest] = [...store.data.keys()];
+        expect(rest).to.deep.equal([]);
+        expect(newKey).to.not.equal(oldKey);
+        expect(store.stored(newKey as string)).to.include({ user: 'Alan', views: 1 });
+        expect((await agent.get('/').expect(200)).text).to.contain('Signed in as <strong id="user">Alan</strong>');
+
+        await agent.post('/logout').expect(303).expect('Location', '/logged-out');
+        expect(store.data.size).to.equal(0);
+        expect(store.ops().slice(-1)).to.deep.equal(['destroy']);
+        expect((await agent.get('/').expect(200)).text).to.contain('You are not signed in.');
+      } finally {
+        await demo.close();
+      }
+    });
+
+    it('`node example/server.mjs` listens on 127.0.0.1 at PORT, prints its URL and stops on SIGTERM', async function () {
+      const child = spawn(process.execPath, ['example/server.mjs'], {
+        cwd: root,
+        env: { ...process.env, PORT: '0', REDIS_URL: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      try {
+        const base = await new Promise<string>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => {
+            stdout += d;
+            // the banner ends with this line
+            const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
+            if (match && stdout.includes('stop with Ctrl+C')) resolve(match[0]);
+          });
+          child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening: ${stderr}`)));
+        });
+        expect(stdout).to.contain('session store: MemoryStore');
+        const res = await fetch(base);
+        expect(res.status).to.equal(200);
+        expect(await res.text()).to.contain('koa-generic-session-ts demo');
+        child.kill('SIGTERM');
+        const [code, signal] = await exited;
+        expect({ code, signal, stderr }).to.deep.equal({ code: 0, signal: null, stderr: '' });
+        expect(stdout).to.contain('SIGTERM: stopping');
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+    });
+  });
+});
