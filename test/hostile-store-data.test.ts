@@ -1,0 +1,190 @@
+import { expect } from 'chai';
+import Koa from 'koa';
+import request from 'supertest';
+import session, { MemoryStore, type Session, type SessionStore } from '../lib/index.js';
+import { pollution } from './support/hostile.js';
+
+const SID = 'storedsessionid0000000000';
+const KEY = 'koa:sess:' + SID;
+
+function nested(depth: number): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  let node = root;
+  for (let i = 0; i < depth; i++) node = node.a = {};
+  return root;
+}
+
+/** A store that answers `get` with whatever the case makes, and records writes. */
+class HostileStore implements SessionStore {
+  writes: Array<{ op: string; key: string }> = [];
+  constructor(private readonly make: () => unknown) {}
+  get(): never {
+    return this.make() as never;
+  }
+  set(key: string): void {
+    this.writes.push({ op: 'set', key });
+  }
+  destroy(key: string): void {
+    this.writes.push({ op: 'destroy', key });
+  }
+  touch(key: string): void {
+    this.writes.push({ op: 'touch', key });
+  }
+}
+
+interface Case {
+  name: string;
+  value: () => unknown;
+}
+
+/** Store answers that are not a usable session: each must give a fresh session and the `invalid` event. */
+const REFUSED: Case[] = [
+  { name: 'a string that is not JSON', value: () => 'not json {' },
+  { name: 'JSON text instead of an object', value: () => '{"user":"alice","cookie":{}}' },
+  { name: 'a number', value: () => 42 },
+  { name: 'true', value: () => true },
+  { name: 'an empty array', value: () => [] },
+  { name: 'an array holding a session', value: () => [{ user: 'alice', cookie: {} }] },
+  { name: 'a Buffer', value: () => Buffer.from('{"user":"alice"}') },
+  { name: 'a Date', value: () => new Date() },
+  { name: 'a Map', value: () => new Map([['user', 'alice']]) },
+  { name: 'a class instance', value: () => new (class Stored { user = 'alice'; cookie = {}; })() },
+  { name: 'an own __proto__ key', value: () => JSON.parse('{"user":"alice","cookie":{},"__proto__":{"polluted":"yes","isAdmin":true}}') },
+  { name: 'an own __proto__ key inside cookie', value: () => JSON.parse('{"user":"alice","cookie":{"__proto__":{"polluted":"yes"}}}') },
+  { name: 'constructor.prototype at the top', value: () => JSON.parse('{"user":"alice","cookie":{},"constructor":{"prototype":{"polluted":"yes"}}}') },
+  { name: 'constructor.prototype inside cookie', value: () => JSON.parse('{"user":"alice","cookie":{"constructor":{"prototype":{"polluted":"yes"}}}}') },
+  { name: 'Object.prototype itself', value: () => Object.prototype },
+  { name: 'a string as cookie', value: () => ({ user: 'alice', cookie: 'path=/' }) },
+  { name: 'an array as cookie', value: () => ({ user: 'alice', cookie: [] }) },
+  { name: 'an unparsable cookie.expires', value: () => ({ user: 'alice', cookie: { expires: 'someday' } }) },
+  { name: 'an object as cookie.expires', value: () => ({ user: 'alice', cookie: { expires: {} } }) },
+  { name: 'an out-of-range cookie.expires', value: () => ({ user: 'alice', cookie: { expires: 1e20 } }) },
+  { name: 'a string as cookie.maxAge', value: () => ({ user: 'alice', cookie: { maxAge: 'a day' } }) },
+  { name: 'CRLF in cookie.path', value: () => ({ user: 'alice', cookie: { path: '/\r\nSet-Cookie: evil=1' } }) },
+  { name: 'a number as cookie.path', value: () => ({ user: 'alice', cookie: { path: 42 } }) },
+  { name: 'an invalid cookie.domain', value: () => ({ user: 'alice', cookie: { domain: 'a b;c' } }) },
+  { name: 'an unknown cookie.sameSite', value: () => ({ user: 'alice', cookie: { sameSite: 'sometimes' } }) },
+  { name: 'an unknown cookie.priority', value: () => ({ user: 'alice', cookie: { priority: 'urgent' } }) },
+  { name: 'a string as cookie.httpOnly', value: () => ({ user: 'alice', cookie: { httpOnly: 'no' } }) },
+  { name: 'a cycle', value: () => { const s: Record<string, unknown> = { user: 'alice', cookie: {} }; s.self = s; return s; } },
+  { name: 'a getter that throws', value: () => ({ user: 'alice', cookie: {}, get boom(): never { throw new Error('getter'); } }) },
+  { name: 'a toJSON that throws', value: () => ({ user: 'alice', cookie: {}, toJSON(): never { throw new Error('toJSON'); } }) },
+  { name: 'a BigInt', value: () => ({ user: 'alice', cookie: {}, n: 10n }) },
+  { name: 'nesting 10,000 deep', value: () => ({ user: 'alice', cookie: {}, deep: nested(10_000) }) },
+  { name: 'nesting 100,000 deep', value: () => ({ user: 'alice', cookie: {}, deep: nested(100_000) }) },
+];
+
+/** Unusual but harmless answers: the session is served as stored. */
+const ACCEPTED: Case[] = [
+  { name: 'no cookie field', value: () => ({ user: 'alice' }) },
+  { name: 'cookie null', value: () => ({ user: 'alice', cookie: null }) },
+  { name: 'an 8 MB value', value: () => ({ user: 'alice', cookie: {}, blob: 'x'.repeat(8 << 20) }) },
+  { name: 'nesting 1,000 deep', value: () => ({ user: 'alice', cookie: {}, deep: nested(1000) }) },
+  { name: 'a field named prototype', value: () => ({ user: 'alice', cookie: {}, prototype: { polluted: 'yes' } }) },
+  { name: 'a field named constructor holding a string', value: () => ({ user: 'alice', cookie: {}, constructor: 'x' }) },
+  { name: 'a null-prototype object', value: () => Object.assign(Object.create(null) as object, { user: 'alice', cookie: {} }) },
+  { name: 'an expires in the JSON string form', value: () => ({ user: 'alice', cookie: { expires: new Date(Date.now() + 60_000).toJSON() } }) },
+];
+
+const VARIANTS = [
+  { name: 'read only', rolling: false, write: false },
+  { name: 'written', rolling: false, write: true },
+  { name: 'read only, rolling', rolling: true, write: false },
+] as const;
+
+function appFor(store: SessionStore, rolling: boolean, write: boolean) {
+  const koa = new Koa();
+  koa.keys = ['test key one'];
+  koa.silent = true;
+  const errors: Error[] = [];
+  koa.on('error', (err: Error) => errors.push(err));
+  const middleware = session({ store, rolling, cookie: { signed: false } });
+  const invalid: string[] = [];
+  middleware.on('invalid', ({ reason }) => invalid.push(reason));
+  koa.use(middleware);
+  koa.use((ctx) => {
+    const s = ctx.session as Session;
+    if (write) s.written = true;
+    ctx.body = { sid: ctx.sessionId, user: s.user ?? null, fields: Object.keys(s).sort() };
+  });
+  return { koa, errors, invalid };
+}
+
+afterEach(() => {
+  // a failed case must not leave pollution behind for the next ones to trip over
+  for (const name of pollution()) delete (Object.prototype as Record<string, unknown>)[name];
+});
+
+describe('hostile data from a store that returns objects', () => {
+  for (const c of REFUSED) {
+    for (const v of VARIANTS) {
+      it(`${c.name} (${v.name}): a fresh session, the invalid event, no pollution, no 500`, async () => {
+        const store = new HostileStore(c.value);
+        const { koa, errors, invalid } = appFor(store, v.rolling, v.write);
+        const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+        expect(errors.map((e) => e.message.slice(0, 120)), 'app errors').to.deep.equal([]);
+        expect(res.status).to.equal(200);
+        expect(res.body.user).to.equal(null);
+        expect(res.body.sid).to.not.equal(SID);
+        expect(res.body.fields).to.deep.equal(v.write ? ['cookie', 'written'] : ['cookie']);
+        expect(invalid, 'invalid events').to.have.length(1);
+        expect(pollution()).to.deep.equal([]);
+        // nothing is written under the refused id
+        expect(store.writes.filter((w) => w.key === KEY)).to.deep.equal([]);
+      });
+    }
+  }
+
+  for (const c of ACCEPTED) {
+    for (const v of VARIANTS) {
+      it(`${c.name} (${v.name}): served as stored, no 500`, async () => {
+        const store = new HostileStore(c.value);
+        const { koa, errors, invalid } = appFor(store, v.rolling, v.write);
+        const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+        expect(errors.map((e) => e.message.slice(0, 120)), 'app errors').to.deep.equal([]);
+        expect(res.status).to.equal(200);
+        expect(res.body).to.include({ sid: SID, user: 'alice' });
+        expect(invalid).to.deep.equal([]);
+        expect(pollution()).to.deep.equal([]);
+      });
+    }
+  }
+});
+
+describe('hostile JSON held by MemoryStore (a store that parses text)', () => {
+  // MemoryStore keeps JSON text; set() with what JSON.parse made plants these payloads as text
+  const PAYLOADS: Array<{ name: string; text: string }> = [
+    { name: 'a JSON string', text: '"alice"' },
+    { name: 'a JSON number', text: '42' },
+    { name: 'a JSON array', text: '[{"user":"alice","cookie":{}}]' },
+    { name: '__proto__ at the top', text: '{"user":"alice","cookie":{},"__proto__":{"polluted":"yes"}}' },
+    { name: '__proto__ deep inside a field', text: '{"user":"alice","cookie":{},"profile":{"prefs":[{"__proto__":{"polluted":"yes"}}]}}' },
+    { name: '__proto__ inside cookie', text: '{"user":"alice","cookie":{"__proto__":{"polluted":"yes"}}}' },
+    { name: 'constructor.prototype deep inside a field', text: '{"user":"alice","cookie":{},"a":{"b":{"constructor":{"prototype":{"isAdmin":true}}}}}' },
+  ];
+  for (const p of PAYLOADS) {
+    it(`${p.name}: a fresh session, no pollution, no 500`, async () => {
+      const store = new MemoryStore();
+      store.set(KEY, JSON.parse(p.text) as Session, 60_000);
+      const { koa, errors } = appFor(store, false, true);
+      const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+      expect(errors.map((e) => e.message), 'app errors').to.deep.equal([]);
+      expect(res.status).to.equal(200);
+      expect(res.body.user).to.equal(null);
+      expect(res.body.sid).to.not.equal(SID);
+      expect(pollution()).to.deep.equal([]);
+      // the new session went to its own id; the refused one stays untouched (it expires on its own)
+      expect(store.get('koa:sess:' + (res.body.sid as string))).to.include({ written: true });
+    });
+  }
+
+  it('an 8 MB session is read and written back', async () => {
+    const store = new MemoryStore();
+    store.set(KEY, { user: 'alice', cookie: {}, blob: 'x'.repeat(8 << 20) }, 60_000);
+    const { koa, errors } = appFor(store, false, true);
+    const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+    expect(errors).to.deep.equal([]);
+    expect(res.body).to.include({ sid: SID, user: 'alice' });
+    expect((store.get(KEY) as Session).blob).to.have.length(8 << 20);
+  });
+});
