@@ -1,11 +1,17 @@
 import type Koa from 'koa';
-import type { SessionStore } from 'koa-generic-session-ts';
+
+/** Any koa-generic-session store (see the package's SessionStore). */
+interface AnyStore {
+  get(key: string): unknown;
+  set(key: string, session: object, ttl?: number): unknown;
+  destroy(key: string): unknown;
+}
 
 export interface DemoOptions {
   /** Use RedisStore on this URL instead of MemoryStore. */
   redisUrl?: string;
   /** Use this store instead (tests). */
-  store?: SessionStore;
+  store?: AnyStore;
   /** Cookie signing keys. Default: SESSION_KEYS (comma separated), else random per start. */
   keys?: string[];
 }

@@ -46,7 +46,7 @@ const CSP = [
  *
  * @param {object} [options]
  * @param {string} [options.redisUrl] Use RedisStore on this URL instead of MemoryStore.
- * @param {import('koa-generic-session-ts').SessionStore} [options.store] Use this store (tests).
+ * @param {object} [options.store] Use this store (tests).
  * @param {string[]} [options.keys] Cookie signing keys. Default: SESSION_KEYS (comma separated), else random per start.
  */
 export async function createApp(options = {}) {

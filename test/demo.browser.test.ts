@@ -115,7 +115,7 @@ describe('demo (example/)', function () {
       expect(sid, 'session cookie').to.include({ httpOnly: true, sameSite: 'Lax', path: '/' });
       expect(await cookie('koa.sid.sig'), 'signature cookie').to.include({ httpOnly: true });
       // page scripts cannot read it
-      expect(await page.evaluate(() => document.cookie)).to.not.contain('koa.sid');
+      expect(await page.evaluate<string>('document.cookie')).to.not.contain('koa.sid');
     });
 
     it('logs in through the form: the name shows, the session id changes, the old id is dead', async function () {
