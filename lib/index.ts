@@ -17,6 +17,7 @@ export function session(options?: SessionOptions): SessionMiddleware {
 export default session;
 export { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
 export { PrefixedStore } from './store/prefixed.js';
+export { shutdown, closeOnSignal, type ShutdownOptions } from './shutdown.js';
 export {
   SessionError,
   SessionStoreUnavailableError,

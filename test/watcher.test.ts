@@ -1,0 +1,215 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import session, { SessionStoreUnavailableError, type StoreStatus } from '../lib/index.js';
+import { app, agent } from './support/app.js';
+import { EmitterStore } from './support/emitter-store.js';
+import { runTs } from './support/child.js';
+import Koa from 'koa';
+
+function counterApp(store: EmitterStore, options: Parameters<typeof session>[0] = {}) {
+  const errors: unknown[] = [];
+  const koa = app({ store, reconnectTimeout: 100, ...options }, async (ctx) => {
+    if (ctx.path === '/untouched') {
+      ctx.body = 'untouched';
+      return;
+    }
+    const s = await ctx.session;
+    s!.n = ((s!.n as number) ?? 0) + 1;
+    ctx.body = { n: s!.n, degraded: ctx.sessionDegraded === true };
+  });
+  koa.on('error', (err) => errors.push(err));
+  return { koa, errors };
+}
+
+describe('store watcher (reconnectTimeout)', () => {
+  it('goes available -> pending -> available and emits each transition', async () => {
+    const store = new EmitterStore();
+    const mw = session({ store, reconnectTimeout: 1000 });
+    const seen: Array<[StoreStatus, StoreStatus]> = [];
+    mw.on('status', (now, before) => seen.push([now, before]));
+    expect(mw.status).to.equal('available');
+    store.disconnect();
+    expect(mw.status).to.equal('pending');
+    store.reconnect();
+    expect(mw.status).to.equal('available');
+    expect(seen).to.deep.equal([
+      ['pending', 'available'],
+      ['available', 'pending'],
+    ]);
+  });
+
+  it('a request in the pending window waits for connect, then uses the store', async () => {
+    const store = new EmitterStore();
+    const { koa } = counterApp(store, { reconnectTimeout: 5000 });
+    const a = agent(koa);
+    await a.get('/');
+    store.disconnect();
+    const getsBefore = store.ops().filter((op) => op === 'get').length;
+    const pending = a.get('/').then((r) => r);
+    // the request reached the middleware and waits: the store saw no new get yet
+    await new Promise((r) => setImmediate(r));
+    expect(store.ops().filter((op) => op === 'get').length).to.equal(getsBefore);
+    const connectedAt = Date.now();
+    store.reconnect();
+    const res = await pending;
+    expect(res.status).to.equal(200);
+    expect(res.body.n).to.equal(2);
+    console.log(`      connect -> first successful response: ${Date.now() - connectedAt} ms`);
+  });
+
+  it('fails requests with the exact unavailable error after reconnectTimeout, then at once', async () => {
+    const store = new EmitterStore();
+    const { koa, errors } = counterApp(store, { reconnectTimeout: 80 });
+    store.disconnect();
+    const started = Date.now();
+    const res = await request(koa.callback()).get('/');
+    const waited = Date.now() - started;
+    expect(res.status).to.equal(500);
+    const err = errors[0] as SessionStoreUnavailableError;
+    expect(err).to.be.instanceOf(SessionStoreUnavailableError);
+    expect(err.message).to.equal('session store is unavailable');
+    expect(err.code).to.equal('ERR_SESSION_STORE_UNAVAILABLE');
+    expect(err.waitedMs).to.be.at.least(60);
+    console.log(`      longest wait in a timed-out window: ${waited} ms (reconnectTimeout 80 ms)`);
+
+    const mwStatus = await request(koa.callback()).get('/');
+    expect(mwStatus.status).to.equal(500);
+    expect((errors[1] as SessionStoreUnavailableError).waitedMs).to.equal(0);
+    store.reconnect();
+    expect((await request(koa.callback()).get('/')).status).to.equal(200);
+  });
+
+  it('releases every waiter at once on connect', async () => {
+    const store = new EmitterStore();
+    const { koa } = counterApp(store, { reconnectTimeout: 5000 });
+    store.disconnect();
+    const waiting = Array.from({ length: 50 }, () => request(koa.callback()).get('/'));
+    await new Promise((r) => setImmediate(r));
+    store.reconnect();
+    const statuses = (await Promise.all(waiting)).map((r) => r.status);
+    expect(statuses).to.deep.equal(Array(50).fill(200));
+  });
+
+  it('repeated disconnects do not restart the window', async () => {
+    const store = new EmitterStore();
+    const mw = session({ store, reconnectTimeout: 150 });
+    const first = Date.now();
+    store.disconnect();
+    setTimeout(() => store.disconnect(), 100);
+    const transitions: StoreStatus[] = [];
+    mw.on('status', (s) => transitions.push(s));
+    await new Promise<void>((resolve) => mw.on('status', (s) => s === 'unavailable' && resolve()));
+    // a restarted window would end 250 ms after the first disconnect
+    expect(Date.now() - first).to.be.below(240);
+    expect(transitions).to.deep.equal(['unavailable']);
+    store.reconnect();
+  });
+
+  it('one timer per window, cleared on connect, and unref\'d', () => {
+    const store = new EmitterStore();
+    session({ store, reconnectTimeout: 10_000 });
+    const realSet = globalThis.setTimeout;
+    const realClear = globalThis.clearTimeout;
+    const created: NodeJS.Timeout[] = [];
+    const cleared: unknown[] = [];
+    globalThis.setTimeout = ((fn: () => void, ms: number) => {
+      const t = realSet(fn, ms);
+      created.push(t);
+      return t;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((t: NodeJS.Timeout) => {
+      cleared.push(t);
+      realClear(t);
+    }) as typeof clearTimeout;
+    try {
+      store.disconnect();
+      store.disconnect();
+      store.reconnect();
+      store.disconnect();
+      store.reconnect();
+    } finally {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    }
+    expect(created).to.have.length(2);
+    expect(cleared).to.deep.equal(created);
+    expect(created.every((t) => !t.hasRef())).to.equal(true);
+  });
+
+  it('10,000 waiting requests add no listener to the store and print no warning', async () => {
+    const store = new EmitterStore();
+    const mw = session({ store, reconnectTimeout: 5000 });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const before = store.listenerCount('connect') + store.listenerCount('disconnect');
+    store.disconnect();
+    const koa = new Koa();
+    koa.keys = ['k'];
+    koa.use(mw);
+    koa.use((ctx) => {
+      ctx.body = ctx.sessionId;
+    });
+    // call the middleware directly: 10,000 HTTP requests would measure the HTTP stack, not the watcher
+    const results = Array.from({ length: 10_000 }, () => {
+      const ctx = { path: '/', req: { headers: {} }, app: koa, cookies: { set() {}, get() {} }, headerSent: false } as never;
+      return mw(ctx, async () => {}).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      );
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(store.listenerCount('connect') + store.listenerCount('disconnect')).to.equal(before);
+    store.reconnect();
+    const outcomes = await Promise.all(results);
+    process.off('warning', onWarning);
+    expect(new Set(outcomes)).to.deep.equal(new Set(['ok']));
+    expect(warnings).to.deep.equal([]);
+  });
+
+  it('a defer-mode request that never reads the session never waits', async () => {
+    const store = new EmitterStore();
+    const { koa } = counterApp(store, { defer: true, reconnectTimeout: 60_000 });
+    store.disconnect();
+    const res = await request(koa.callback()).get('/untouched');
+    expect(res.status).to.equal(200);
+    expect(res.text).to.equal('untouched');
+    store.reconnect();
+  });
+
+  it('degraded: true serves an empty, unsaved session with ctx.sessionDegraded while unavailable', async () => {
+    const store = new EmitterStore();
+    const { koa } = counterApp(store, { degraded: true, reconnectTimeout: 20 });
+    const a = agent(koa);
+    await a.get('/');
+    store.disconnect();
+    // waits out the 20 ms window, then is served degraded
+    const res = await a.get('/');
+    expect(res.status).to.equal(200);
+    expect(res.body).to.deep.equal({ n: 1, degraded: true });
+    expect(res.headers['set-cookie']).to.equal(undefined);
+    store.reconnect();
+    const back = await a.get('/');
+    expect(back.body).to.deep.equal({ n: 2, degraded: false });
+  });
+
+  it('NODE_DEBUG=koa-generic-session:watcher names each transition', async () => {
+    const result = await runTs('fixtures/debug-transitions.ts', { NODE_DEBUG: 'koa-generic-session:watcher' });
+    expect(result.code).to.equal(0);
+    expect(result.stderr).to.match(/store available -> pending/);
+    expect(result.stderr).to.match(/store pending -> unavailable/);
+    expect(result.stderr).to.match(/store unavailable -> available/);
+  });
+
+  describe('koa-generic-session 2.3.1 bugs that do not exist here', () => {
+    it('a disconnect with no waiting request: 2.3.1 crashes Node with an unhandled rejection, this package does not', async () => {
+      const theirs = await runTs('fixtures/disconnect-idle.ts', { IMPL: 'theirs' });
+      expect(theirs.code).to.equal(1);
+      expect(theirs.stderr).to.match(/session store is unavailable/);
+      const ours = await runTs('fixtures/disconnect-idle.ts', { IMPL: 'ours' });
+      expect(ours.stderr).to.equal('');
+      expect(ours.stdout).to.equal('survived\n');
+      expect(ours.code).to.equal(0);
+    });
+  });
+});
