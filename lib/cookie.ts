@@ -49,7 +49,7 @@ export class SessionCookieReader {
     if (!this.#signed) return value;
 
     const keys: unknown = ctx.app.keys;
-    if (!keys) throw new SessionKeysMissingError();
+    if (!hasKeys(keys)) throw new SessionKeysMissingError();
     const key = Array.isArray(keys) ? (keys[0] as unknown) : undefined;
     const sigMatch = this.#sigPattern.exec(header);
     const sig = sigMatch === null ? '' : unquote(sigMatch[1] as string);
@@ -80,5 +80,10 @@ export class SessionCookieReader {
 
 /** Throws the setup error when signed cookies are written without app.keys. */
 export function assertKeys(ctx: SessionContext): void {
-  if (!ctx.app.keys) throw new SessionKeysMissingError();
+  if (!hasKeys(ctx.app.keys)) throw new SessionKeysMissingError();
+}
+
+/** `app.keys = []` is missing keys too: keygrip would throw a bare "Keys must be provided." */
+function hasKeys(keys: unknown): boolean {
+  return Boolean(keys) && !(Array.isArray(keys) && keys.length === 0);
 }

@@ -199,8 +199,16 @@ class SessionCore {
     }
     const sid: unknown = ctx.sessionId || this.readSid(ctx);
     let session: Session | null = null;
-    if (isValidSessionId(sid)) {
+    let json = '';
+    // with prefix '', ids such as "constructor" or "toString" make a store that indexes a plain
+    // object answer a member of Object.prototype: a function the adapter would run as a thunk
+    // (a request that never ends) or one that throws (a 500). Such keys never reach the store.
+    if (isValidSessionId(sid) && !(this.options.prefix + sid in Object.prototype)) {
       session = await this.fetch(ctx, sid);
+      if (session !== null) {
+        json = this.serialize(session);
+        if (json === '') session = null;
+      }
       if (session !== null && this.options.valid !== undefined && !this.options.valid(ctx, session)) {
         debug('session refused by valid()');
         session = null;
@@ -208,7 +216,7 @@ class SessionCore {
     }
     if (session !== null) {
       ctx.sessionId = sid as string;
-      state.originalJson = JSON.stringify(session);
+      state.originalJson = json;
       state.isNew = false;
     } else {
       session = this.newSession();
@@ -238,8 +246,27 @@ class SessionCore {
     if (session === null) {
       debug('stored session refused: not a plain object, or a polluting key');
       this.events.emit('invalid', { reason: 'stored data is not a plain session object' });
+      return null;
     }
+    // sessions written without cookie options (another library, an old schema) get the configured
+    // ones: `rolling` and every save read session.cookie
+    if (!isPlainObject(session.cookie)) session.cookie = { ...this.options.cookie };
     return session;
+  }
+
+  /**
+   * The session's JSON as loaded, or '' (with the `invalid` event) when a store handed back
+   * something JSON.stringify throws on: a cycle, a BigInt, a throwing getter or toJSON, or
+   * nesting deeper than the stack. Otherwise that user would get a 500 on every request.
+   */
+  serialize(session: Session): string {
+    try {
+      return JSON.stringify(session);
+    } catch (err) {
+      debug('stored session refused: %s', (err as Error)?.message);
+      this.events.emit('invalid', { reason: 'stored session cannot be serialized' });
+      return '';
+    }
   }
 
   async finishDefer(state: RequestState): Promise<void> {

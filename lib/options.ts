@@ -106,7 +106,8 @@ function checkAll<T extends object>(
 ): void {
   for (const name of Object.keys(given)) {
     const value = given[name];
-    const check = checks[name];
+    // own keys only: "constructor" or "__proto__" must not find Object.prototype's members
+    const check = Object.prototype.hasOwnProperty.call(checks, name) ? checks[name] : undefined;
     if (check === undefined) {
       throw new TypeError(
         `session() ${what}: unknown option "${name}"; known options are ${Object.keys(checks).join(', ')}`,
@@ -129,7 +130,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (!isPlainObject(input)) {
     throw new TypeError(`session() takes an options object, got ${describe(input)}`);
   }
-  const given: Record<string, unknown> = {};
+  // no prototype: an own "__proto__" key (JSON.parse makes them) stays a key, and is refused as unknown
+  const given: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const name of Object.keys(input)) {
     if (input[name] !== null) given[name] = input[name];
   }

@@ -61,19 +61,48 @@ export function parseSession(json: string): Session | null {
  * every request would cost more than the read).
  */
 export function toSession(data: unknown): Session | null {
-  if (!isPlainObject(data)) return null;
-  if (hasOwn.call(data, '__proto__')) return null;
+  if (!isPlainObject(data) || hasPollutingOwnKey(data)) return null;
   const cookie = data.cookie;
   if (cookie !== undefined && cookie !== null) {
-    if (!isPlainObject(cookie) || hasOwn.call(cookie, '__proto__')) return null;
+    if (!isPlainObject(cookie) || hasPollutingOwnKey(cookie)) return null;
     const expires = cookie.expires;
     if (typeof expires === 'string' || typeof expires === 'number') {
       const date = new Date(expires);
       if (Number.isNaN(date.getTime())) return null;
       cookie.expires = date;
     }
+    if (!storedCookieIsValid(cookie)) return null;
   }
   return data as Session;
+}
+
+/** An own `__proto__`, or a `constructor` holding a `prototype`: what a later merge turns into pollution. */
+function hasPollutingOwnKey(value: Record<string, unknown>): boolean {
+  if (hasOwn.call(value, '__proto__')) return true;
+  const ctor = hasOwn.call(value, 'constructor') ? value.constructor : undefined;
+  return ctor !== null && typeof ctor === 'object' && hasOwn.call(ctor, 'prototype');
+}
+
+// the values `cookies.set()` accepts (cookies 0.9 index.js); anything else would make it throw on the
+// next save, a 500 on every request of that user until the session expires
+const COOKIE_PATH = /^[ -:=-~]*$/;
+const COOKIE_DOMAIN = /^([.]?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const COOKIE_BOOLEANS = ['secure', 'httpOnly', 'signed', 'overwrite', 'partitioned'] as const;
+
+/** Whether a stored `session.cookie`'s known attributes are values `cookies.set()` takes (null means unset). */
+function storedCookieIsValid(cookie: Record<string, unknown>): boolean {
+  const { maxAge, maxage, expires, path, domain, sameSite, priority } = cookie;
+  for (const ms of [maxAge, maxage]) {
+    if (ms != null && !(typeof ms === 'number' && Number.isFinite(ms))) return false;
+  }
+  if (expires != null && !(expires instanceof Date && !Number.isNaN(expires.getTime()))) return false;
+  if (path != null && !(typeof path === 'string' && COOKIE_PATH.test(path))) return false;
+  if (domain != null && !(typeof domain === 'string' && COOKIE_DOMAIN.test(domain))) return false;
+  if (sameSite != null && typeof sameSite !== 'boolean' && !(typeof sameSite === 'string' && /^(?:lax|none|strict)$/i.test(sameSite))) {
+    return false;
+  }
+  if (priority != null && !(typeof priority === 'string' && /^(?:low|medium|high)$/i.test(priority))) return false;
+  return COOKIE_BOOLEANS.every((name) => cookie[name] == null || typeof cookie[name] === 'boolean');
 }
 
 /** Copies only the known cookie attributes, so a stored `__proto__` or junk key never reaches `cookies`. */
