@@ -20,6 +20,8 @@ export interface Demo {
   readonly app: Koa;
   /** What the status line shows, e.g. 'MemoryStore (in this process)'. */
   readonly storeName: string;
+  /** Both session middlewares (defer-mode first), for `shutdown()` / `closeOnSignal()`. */
+  readonly sessions: ReadonlyArray<Koa.Middleware & { close(options?: { timeout?: number; closeStore?: boolean }): Promise<void> }>;
   /** How many times the store's get() ran. */
   readonly storeReads: number;
   /** Waits for in-flight session writes, then closes the store once. Idempotent. */

@@ -40,7 +40,7 @@ const CSP = [
 ].join('; ');
 
 /**
- * Builds the demo. Resolves to `{ app, storeName, sessions, close }`:
+ * Builds the demo. Resolves to `{ app, storeName, sessions, storeReads, close }`:
  * `app` is the Koa app (call `app.listen()` or `app.callback()`),
  * `close()` waits for session writes and closes the store.
  *
@@ -207,6 +207,8 @@ touch the store for this request.</p>
   return {
     app,
     storeName,
+    /** Both session middlewares, for `shutdown()` / `closeOnSignal()`. */
+    sessions: [deferSession, eagerSession],
     /** How many times the store's get() ran (what the footer shows). */
     get storeReads() {
       return counter.reads;

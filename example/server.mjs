@@ -1,5 +1,6 @@
 // `npm start`: the demo on http://127.0.0.1:3000/ (PORT to change it), on
 // MemoryStore, or on Redis when REDIS_URL is set.
+import { closeOnSignal } from 'koa-generic-session-ts';
 import { createApp } from './app.mjs';
 
 const port = process.env.PORT === undefined || process.env.PORT === '' ? 3000 : Number(process.env.PORT);
@@ -21,28 +22,29 @@ server.once('error', async (err) => {
   console.error(
     err.code === 'EADDRINUSE' ? `port ${port} is in use on 127.0.0.1: set PORT to another one` : `cannot listen: ${err.message}`,
   );
-  await demo.close();
   process.exitCode = 1;
+  await demo.close();
+  stopOnSignal();
 });
 
+// On SIGTERM or SIGINT: stop taking connections, let running requests finish
+// and their sessions save, then close the store; the process then ends by itself.
+const stopOnSignal = closeOnSignal(server, demo.sessions, {
+  timeout: 5000,
+  onClosed(err) {
+    if (err) {
+      console.error(`stopping failed: ${err.message}`);
+      process.exitCode = 1;
+    } else {
+      console.log('stopped');
+    }
+  },
+});
 let stopping = false;
-async function stop(signal) {
-  if (stopping) {
-    // a second Ctrl+C: do not wait any longer
-    process.exit(130);
-  }
-  stopping = true;
-  console.log(`${signal}: stopping`);
-  // browsers hold keep-alive connections open; close() alone would wait for them
-  server.close();
-  server.closeIdleConnections();
-  try {
-    await demo.close();
-  } catch (err) {
-    console.error(`closing the session store failed: ${err.message}`);
-    process.exitCode = 1;
-  }
-  server.closeAllConnections();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (stopping) process.exit(130); // a second Ctrl+C: do not wait any longer
+    stopping = true;
+    console.log(`${signal}: stopping`);
+  });
 }
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
