@@ -1,0 +1,502 @@
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { debuglog } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
+import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
+import type { Session, SessionStore } from '../types.js';
+import { parseSession, toSession } from '../session.js';
+import { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
+
+export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
+
+const debug = debuglog('koa-generic-session:redis');
+
+/** An ioredis client: a `Redis` (standalone or Sentinel) or a `Cluster`. */
+export type RedisClient = Redis | Cluster;
+
+/** Turns sessions into stored strings and back. Default: JSON, with `cookie.expires` revived as a Date. */
+export interface RedisSerializer {
+  stringify(session: Session): string;
+  /** May throw or return anything: what is not a plain session object is reported as `invalid` and treated as no session. */
+  parse(text: string): unknown;
+}
+
+/** `'connecting'` until the first `ready`; `'closed'` after `quit()`. */
+export type RedisStoreStatus = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+/** Payload of the `invalid` event: a stored value that is not a usable session. */
+export interface RedisStoreInvalidValue {
+  key: string;
+  reason: string;
+}
+
+export interface RedisStoreOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` to use. The store leaves it open on
+   * `quit()` unless `closeClient: true`. Its own settings are kept: see the
+   * README for the ones that avoid replayed commands.
+   */
+  client?: RedisClient;
+  /** Close the client on `quit()`. Default: `true` for a client the store created, `false` for `client`. */
+  closeClient?: boolean;
+  /** `redis://[[user]:password@]host[:port][/db]` (or `rediss://`) for a standalone server. */
+  url?: string;
+  /** ioredis options for the client the store creates (standalone or Sentinel); they override the store's defaults. */
+  redisOptions?: RedisOptions;
+  /** Sentinel addresses; needs `name`. */
+  sentinels?: Array<Partial<SentinelAddress>>;
+  /** The master name the sentinels monitor. */
+  name?: string;
+  /** Cluster startup nodes: `[{ host, port }]` or `'host:port'` strings. */
+  cluster?: ClusterNode[];
+  /** ioredis Cluster options; they override the store's defaults. */
+  clusterOptions?: ClusterOptions;
+  /** Default: JSON with `cookie.expires` revived as a Date. */
+  serializer?: RedisSerializer;
+  /**
+   * How long one command may take, in ms. Default 2000. Past it the command
+   * fails with `RedisStoreTimeoutError`; on a standalone or Sentinel client the
+   * store then reports `disconnect` and reconnects (a server that stopped
+   * answering keeps its TCP connection, so ioredis alone would wait forever).
+   */
+  commandTimeout?: number;
+  /**
+   * Send each write as a tiny Lua script that refuses to `SET` once the
+   * write's deadline (start + `commandTimeout`, in the server's clock) has
+   * passed, so a write the request gave up on can never land later. Default
+   * `true`. With `false`, writes are a plain `SET`, about 5 µs cheaper for the
+   * server, and a server that stalls and resumes (SIGSTOP, a long fork, a
+   * network partition) can still apply a write after its caller timed out.
+   */
+  guardWrites?: boolean;
+}
+
+/**
+ * The settings of the clients the store creates: nothing queued in ioredis
+ * survives a disconnect, so nothing is replayed after a reconnect. Requests
+ * that arrive during an outage wait in the session middleware's watcher
+ * (`reconnectTimeout`), not in ioredis.
+ */
+const REDIS_DEFAULTS: RedisOptions = {
+  // a command issued while (re)connecting waits for `ready` or the next failed attempt
+  enableOfflineQueue: true,
+  // every `close` fails everything queued: never replayed on reconnect
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  // back within half a second of the server, however long the outage was
+  retryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
+};
+
+const CLUSTER_DEFAULTS: ClusterOptions = {
+  enableOfflineQueue: true,
+  clusterRetryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
+};
+
+// Refuses the write once the server's clock has passed ARGV[3] (ms). Scripts
+// that call TIME before writing need effects replication on Redis < 5.
+const GUARDED_SET = `if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return 0 end
+if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1`;
+const GUARDED_SET_SHA = createHash('sha1').update(GUARDED_SET).digest('hex');
+
+const SENTINELS_UNREACHABLE = /All sentinels are unreachable/;
+const CONNECTION_ERRORS = /^(Connection is closed|Stream isn't writeable|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache)/;
+
+function noop(): void {}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'string' ? `the string ${JSON.stringify(value)}` : `${typeof value} ${String(value)}`;
+}
+
+function isClient(value: unknown): value is RedisClient {
+  if (value === null || typeof value !== 'object') return false;
+  const c = value as Record<string, unknown>;
+  return ['get', 'set', 'del', 'pexpire', 'on', 'quit', 'disconnect'].every((m) => typeof c[m] === 'function');
+}
+
+/**
+ * A session store on Redis through ioredis: standalone, Sentinel or Cluster.
+ *
+ * - `get` is one `GET`; `set` one `SET key value PX ttl` (no `PX` without a
+ *   ttl; a ttl at or below 0 deletes), sent inside a deadline-guarded script
+ *   unless `guardWrites: false`; `destroy` one `DEL`; `touch` one `PEXPIRE`
+ *   (nothing without a ttl).
+ * - Emits `disconnect` when Redis is lost and `connect` when it is usable
+ *   again, once per transition and never because of its own `quit()`; the
+ *   session middleware's watcher listens to them. A single Cluster node
+ *   going down is a partial outage and is not reported.
+ * - Emits `invalid` ({ key, reason }) for a stored value that is not a
+ *   session; it is treated as no session.
+ *
+ * @example
+ * import session from 'koa-generic-session-ts';
+ * import { RedisStore } from 'koa-generic-session-ts/redis';
+ * app.use(session({ store: new RedisStore({ url: 'redis://127.0.0.1:6379' }) }));
+ */
+export class RedisStore extends EventEmitter implements SessionStore {
+  /** The ioredis client in use. */
+  readonly client: RedisClient;
+  readonly #isCluster: boolean;
+  readonly #closeClient: boolean;
+  readonly #serializer: RedisSerializer | undefined;
+  readonly #commandTimeout: number;
+  readonly #guardWrites: boolean;
+  readonly #detach: Array<() => void> = [];
+  #status: RedisStoreStatus;
+  #quitting: Promise<void> | undefined;
+  /** Server clock minus ours, in ms, and how far that estimate can be off. */
+  #clockOffset = 0;
+  #clockSlack = 0;
+  /** Resolves once the server clock was read (or could not be); guarded writes wait for it. */
+  #clockKnown: Promise<void> | undefined;
+
+  constructor(options: RedisStoreOptions = {}) {
+    super();
+    validate(options);
+    this.#serializer = options.serializer;
+    this.#commandTimeout = options.commandTimeout ?? 2000;
+    this.#guardWrites = options.guardWrites ?? true;
+    if (options.client !== undefined) {
+      this.client = options.client;
+      this.#closeClient = options.closeClient ?? false;
+    } else {
+      this.client = createClient(options);
+      this.#closeClient = options.closeClient ?? true;
+    }
+    this.#isCluster = (this.client as { isCluster?: unknown }).isCluster === true;
+    const status = this.client.status;
+    this.#status = status === 'ready' ? 'connected' : status === 'end' ? 'disconnected' : 'connecting';
+    this.#listen();
+    if (status === 'ready') this.#syncClock();
+  }
+
+  /** Where the store stands: `'connected'` between a `connect` and a `disconnect` event. */
+  get status(): RedisStoreStatus {
+    return this.#status;
+  }
+
+  async get(key: string): Promise<Session | null> {
+    const text = await this.#run('GET', () => this.client.get(key));
+    if (text === null || text === undefined) return null;
+    return this.#decode(key, text);
+  }
+
+  async set(key: string, session: Session, ttl?: number): Promise<void> {
+    const px = ttlArgument(ttl);
+    if (px !== undefined && px <= 0) return this.destroy(key);
+    const value = this.#serializer === undefined ? JSON.stringify(session) : this.#serializer.stringify(session);
+    if (typeof value !== 'string') {
+      throw new TypeError(`RedisStore serializer.stringify must return a string, got ${describe(value)}`);
+    }
+    if (!this.#guardWrites) {
+      await this.#run('SET', () =>
+        px === undefined ? this.client.set(key, value) : this.client.set(key, value, 'PX', px),
+      );
+      return;
+    }
+    const applied = await this.#run('SET', (deadline) => this.#guardedSet(key, value, px, deadline));
+    if (applied !== 1) throw new RedisStoreTimeoutError('SET', this.#commandTimeout, { refused: true });
+  }
+
+  async destroy(key: string): Promise<void> {
+    await this.#run('DEL', () => this.client.del(key));
+  }
+
+  /** Extends the key's ttl without rewriting it; nothing to do when the session has no ttl. */
+  async touch(key: string, ttl?: number): Promise<void> {
+    const px = ttlArgument(ttl);
+    if (px === undefined) return;
+    await this.#run('PEXPIRE', () => this.client.pexpire(key, px));
+  }
+
+  /**
+   * Stops reporting events and, when the store owns the client (or
+   * `closeClient: true`), closes it: `QUIT` when connected, else at once.
+   * Resolves once the connection has ended. Idempotent.
+   */
+  quit(): Promise<void> {
+    return (this.#quitting ??= this.#close());
+  }
+
+  /* ---- events ---- */
+
+  #listen(): void {
+    const client = this.client;
+    const emitter = client as unknown as EventEmitter;
+    const on = (event: string, listener: (...args: never[]) => void) => {
+      const handler = listener as unknown as (...args: unknown[]) => void;
+      emitter.on(event, handler);
+      this.#detach.push(() => emitter.off(event, handler));
+    };
+    const isSentinel = !this.#isCluster && Array.isArray((client as Redis).options?.sentinels);
+    // without an `error` listener ioredis prints "[ioredis] Unhandled error event" on every failed attempt
+    on('error', (err: Error) => {
+      debug('ioredis error: %s', err?.message);
+      // With the master and every sentinel gone, ioredis stays `connecting` and
+      // only repeats this error: no `close`, no `reconnecting`.
+      if (isSentinel && SENTINELS_UNREACHABLE.test(err?.message ?? '')) this.#down('all sentinels unreachable');
+    });
+    on('ready', () => {
+      this.#clockKnown = undefined;
+      this.#syncClock();
+      this.#up();
+    });
+    // A Cluster emits these only when it cannot serve at all; one node's
+    // `-node`/`node error` is a partial outage the other masters keep serving.
+    on('close', () => this.#down('close'));
+    on('reconnecting', () => this.#down('reconnecting'));
+    on('end', () => this.#down('end'));
+    if (this.#isCluster) {
+      on('node error', (err: Error, address: string) => debug('cluster node %s: %s', address, err?.message));
+    }
+    if (this.#status === 'disconnected') {
+      // a client handed over already closed: tell the watcher once it listens
+      process.nextTick(() => this.#status === 'disconnected' && this.emit('disconnect'));
+    }
+  }
+
+  #up(): void {
+    if (this.#status === 'connected' || this.#status === 'closed') return;
+    debug('connected');
+    this.#status = 'connected';
+    this.emit('connect');
+  }
+
+  #down(reason: string): void {
+    if (this.#status === 'disconnected' || this.#status === 'closed') return;
+    debug('disconnected (%s)', reason);
+    this.#status = 'disconnected';
+    this.emit('disconnect');
+  }
+
+  /* ---- commands ---- */
+
+  /**
+   * Runs one command under `commandTimeout`. `start` gets the local deadline.
+   * ioredis errors that mean "no connection" become `RedisStoreConnectionError`.
+   */
+  #run<T>(command: string, start: (deadline: number) => Promise<T>): Promise<T> {
+    const timeout = this.#commandTimeout;
+    const deadline = Date.now() + timeout;
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new RedisStoreTimeoutError(command, timeout));
+        this.#onTimeout(command);
+      }, timeout);
+      timer.unref();
+      let pending: Promise<T>;
+      try {
+        pending = start(deadline);
+      } catch (err) {
+        clearTimeout(timer);
+        reject(err);
+        return;
+      }
+      pending.then(
+        (value) => {
+          if (timedOut) return;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          if (timedOut) return;
+          clearTimeout(timer);
+          reject(connectionError(command, err));
+        },
+      );
+    });
+  }
+
+  async #guardedSet(key: string, value: string, px: number | undefined, deadline: number): Promise<unknown> {
+    if (this.#clockKnown === undefined) this.#syncClock();
+    await this.#clockKnown;
+    const args = [key, value, px === undefined ? '' : String(px), String(deadline + this.#clockOffset - this.#clockSlack)];
+    try {
+      return await this.client.evalsha(GUARDED_SET_SHA, 1, ...args);
+    } catch (err) {
+      // the script cache is empty after a restart or on a new node: send the body once
+      if (!/^NOSCRIPT/.test((err as Error)?.message ?? '')) throw err;
+      return this.client.eval(GUARDED_SET, 1, ...args);
+    }
+  }
+
+  /**
+   * Reads the server clock (TIME) so the write deadline is set in the server's
+   * time: skew between the hosts would otherwise loosen the guard or refuse
+   * every write. Runs on every `ready`: a failover may change the server.
+   */
+  #syncClock(): void {
+    if (!this.#guardWrites) return;
+    const sent = Date.now();
+    this.#clockKnown = this.client.time().then(
+      (reply) => {
+        const received = Date.now();
+        const [seconds, micros] = reply as [string | number, string | number];
+        const server = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+        this.#clockOffset = server - Math.round((sent + received) / 2);
+        this.#clockSlack = Math.ceil((received - sent) / 2) + 1;
+        debug('server clock offset %dms (±%dms)', this.#clockOffset, this.#clockSlack);
+      },
+      (err: unknown) => debug('could not read the server clock: %s', (err as Error)?.message),
+    );
+  }
+
+  /**
+   * A standalone or Sentinel server that does not answer is treated as lost:
+   * report it, and reconnect, which fails whatever else waits on the dead
+   * connection. A slow Cluster node only fails its own commands.
+   */
+  #onTimeout(command: string): void {
+    if (this.#isCluster || this.#status === 'closed') return;
+    debug('no reply to %s within %dms', command, this.#commandTimeout);
+    if (this.client.status !== 'ready') return;
+    this.#down('command timeout');
+    (this.client as Redis).disconnect(true);
+  }
+
+  #decode(key: string, text: string): Session | null {
+    if (this.#serializer === undefined) {
+      const session = parseSession(text);
+      if (session === null) this.#invalid(key, 'not the JSON of a plain session object, or it has a prototype-polluting key');
+      return session;
+    }
+    let data: unknown;
+    try {
+      data = this.#serializer.parse(text);
+    } catch (err) {
+      this.#invalid(key, `serializer.parse threw: ${(err as Error)?.message ?? String(err)}`);
+      return null;
+    }
+    const session = toSession(data);
+    if (session === null) this.#invalid(key, 'serializer.parse did not return a plain session object');
+    return session;
+  }
+
+  #invalid(key: string, reason: string): void {
+    debug('invalid stored value at %s: %s', key, reason);
+    this.emit('invalid', { key, reason } satisfies RedisStoreInvalidValue);
+  }
+
+  async #close(): Promise<void> {
+    this.#status = 'closed';
+    const client = this.client;
+    if (this.#closeClient && client.status !== 'end') {
+      // our `error` listener stays until the end: a closing client may still report failed attempts
+      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
+      if (client.status === 'ready') {
+        await withTimeout(client.quit().catch(noop), this.#commandTimeout);
+      }
+      if ((client.status as string) !== 'end') {
+        // not connected, or a QUIT that got no reply in time
+        client.disconnect();
+        // ioredis stops a `reconnecting` client without ever emitting `end`
+        if ((client.status as string) !== 'reconnecting') await withTimeout(ended, this.#commandTimeout);
+      }
+    }
+    for (const detach of this.#detach) detach();
+  }
+}
+
+function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The store emits `connect`, `disconnect` and `invalid`. */
+export interface RedisStore {
+  on(event: 'connect' | 'disconnect', listener: () => void): this;
+  on(event: 'invalid', listener: (info: RedisStoreInvalidValue) => void): this;
+  once(event: 'connect' | 'disconnect', listener: () => void): this;
+  once(event: 'invalid', listener: (info: RedisStoreInvalidValue) => void): this;
+  off(event: 'connect' | 'disconnect', listener: () => void): this;
+  off(event: 'invalid', listener: (info: RedisStoreInvalidValue) => void): this;
+}
+
+function connectionError(command: string, err: unknown): unknown {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e === null || typeof e !== 'object') return err;
+  if (e.name === 'MaxRetriesPerRequestError' || (typeof e.message === 'string' && CONNECTION_ERRORS.test(e.message))) {
+    return new RedisStoreConnectionError(command, { cause: err });
+  }
+  return err;
+}
+
+/** The ttl as a whole number of ms for `PX`/`PEXPIRE`, or undefined for none. */
+function ttlArgument(ttl: unknown): number | undefined {
+  if (ttl === undefined || ttl === null || ttl === Infinity) return undefined;
+  if (typeof ttl !== 'number' || Number.isNaN(ttl)) {
+    throw new TypeError(`RedisStore ttl must be a number of ms or undefined, got ${describe(ttl)}`);
+  }
+  return Math.ceil(ttl);
+}
+
+function createClient(options: RedisStoreOptions): RedisClient {
+  if (options.cluster !== undefined) {
+    const given = options.clusterOptions ?? {};
+    return new Cluster(options.cluster, {
+      ...CLUSTER_DEFAULTS,
+      ...given,
+      redisOptions: {
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        ...given.redisOptions,
+      },
+    });
+  }
+  const redisOptions: RedisOptions = { ...REDIS_DEFAULTS, ...options.redisOptions };
+  if (options.sentinels !== undefined) {
+    return new Redis({ ...redisOptions, sentinels: options.sentinels, name: options.name as string });
+  }
+  if (options.url !== undefined) return new Redis(options.url, redisOptions);
+  return new Redis(redisOptions);
+}
+
+function validate(options: RedisStoreOptions): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`RedisStore options must be an object, got ${describe(options)}`);
+  }
+  const sources = (['client', 'url', 'sentinels', 'cluster'] as const).filter((k) => options[k] !== undefined);
+  if (sources.length > 1) {
+    throw new TypeError(`RedisStore takes one of the options client, url, sentinels or cluster; got ${sources.join(' and ')}`);
+  }
+  if (options.client !== undefined && !isClient(options.client)) {
+    throw new TypeError('RedisStore option "client" must be an ioredis Redis or Cluster instance');
+  }
+  if (options.url !== undefined && typeof options.url !== 'string') {
+    throw new TypeError(`RedisStore option "url" must be a string, got ${describe(options.url)}`);
+  }
+  if (options.sentinels !== undefined) {
+    if (!Array.isArray(options.sentinels) || options.sentinels.length === 0) {
+      throw new TypeError(`RedisStore option "sentinels" must be a non-empty array of { host, port }, got ${describe(options.sentinels)}`);
+    }
+    if (typeof options.name !== 'string' || options.name === '') {
+      throw new TypeError(`RedisStore option "sentinels" needs "name", the master name the sentinels monitor; got ${describe(options.name)}`);
+    }
+  }
+  if (options.cluster !== undefined && (!Array.isArray(options.cluster) || options.cluster.length === 0)) {
+    throw new TypeError(`RedisStore option "cluster" must be a non-empty array of startup nodes, got ${describe(options.cluster)}`);
+  }
+  const serializer = options.serializer as Partial<RedisSerializer> | undefined;
+  if (
+    serializer !== undefined &&
+    (serializer === null || typeof serializer.stringify !== 'function' || typeof serializer.parse !== 'function')
+  ) {
+    throw new TypeError('RedisStore option "serializer" must be an object with stringify(session) and parse(text) functions');
+  }
+  const timeout = options.commandTimeout;
+  if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
+    throw new TypeError(`RedisStore option "commandTimeout" must be a finite number of ms above 0, got ${describe(timeout)}`);
+  }
+  for (const name of ['guardWrites', 'closeClient'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'boolean') {
+      throw new TypeError(`RedisStore option "${name}" must be a boolean, got ${describe(options[name])}`);
+    }
+  }
+}
