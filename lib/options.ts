@@ -97,6 +97,7 @@ const COOKIE_CHECKS: Record<keyof SessionCookie, Check> = {
   overwrite: boolean,
   priority: (v) => (v === 'low' || v === 'medium' || v === 'high' ? undefined : "'low', 'medium' or 'high'"),
   partitioned: boolean,
+  rewrite: boolean,
 };
 
 function checkAll<T extends object>(

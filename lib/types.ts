@@ -17,6 +17,11 @@ export interface SessionCookie {
   overwrite?: boolean;
   priority?: 'low' | 'medium' | 'high';
   partitioned?: boolean;
+  /**
+   * @deprecated Listed in koa-generic-session 1.x's README defaults but never
+   * read by it or by `cookies`: accepted so 1.x configurations load, and ignored.
+   */
+  rewrite?: boolean;
 }
 
 /**

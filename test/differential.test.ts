@@ -293,7 +293,7 @@ describe('differential: intended differences from koa-generic-session@2.3.1', ()
     expect(await run('ours')).to.equal(1);
   });
 
-  it('default session ids: 2.3.1 has 32 characters (uid-safe), this package 24 (uid2, as 1.x and the spec say)', async () => {
+  it('default session ids: 2.3.1 has 32 characters (uid-safe), this package 24 (uid2)', async () => {
     const sid = async (impl: Impl) => {
       const app = new Koa();
       app.keys = ['k'];

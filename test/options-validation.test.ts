@@ -36,6 +36,7 @@ const BAD_COOKIE: Record<string, unknown[]> = {
   overwrite: ['yes', 1],
   priority: ['urgent', 1],
   partitioned: ['yes', 1],
+  rewrite: ['yes', 1],
 };
 
 /** Values that look odd but are valid: setup must accept them. */
@@ -58,6 +59,8 @@ const GOOD: SessionOptions[] = [
   { cookie: { expires: new Date(Date.now() + 60_000) } },
   { cookie: { domain: 'example.com', path: '/api' } },
   { cookie: { signed: false, secure: true, priority: 'high', partitioned: true } },
+  // the defaults block of koa-generic-session 1.x's README lists rewrite: true
+  { cookie: { rewrite: true } },
   // top-level null means "default", as koa-generic-session's `||` did
   { key: null, store: null, cookie: null, reconnectTimeout: null } as unknown as SessionOptions,
   { cookie: { maxAge: undefined } },
