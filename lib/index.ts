@@ -17,6 +17,15 @@ export function session(options?: SessionOptions): SessionMiddleware {
 export default session;
 export { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
 export { PrefixedStore } from './store/prefixed.js';
+export {
+  RedisStore,
+  RedisStoreConnectionError,
+  RedisStoreTimeoutError,
+  type RedisClient,
+  type RedisSerializer,
+  type RedisStoreOptions,
+  type RedisStoreStatus,
+} from './store/redis.js';
 export { shutdown, closeOnSignal, type ShutdownOptions } from './shutdown.js';
 export {
   SessionError,
