@@ -42,6 +42,7 @@ export type {
   SessionErrorType,
   SessionIdStore,
   SessionOptions,
+  SessionPatch,
   SessionStore,
   StoreResult,
   StoreStatus,

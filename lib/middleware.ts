@@ -10,7 +10,7 @@ import type {
   StoreStatus,
 } from './types.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { compatMaxAge, cookieSetOptions, isPlainObject, sessionTtl, toSession } from './session.js';
+import { compatMaxAge, cookieSetOptions, diffSession, isPlainObject, sessionTtl, toSession } from './session.js';
 import { SessionCookieReader, assertKeys } from './cookie.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
 import { PrefixedStore } from './store/prefixed.js';
@@ -346,7 +346,19 @@ class SessionCore {
         state.originalJson = '';
         return;
       }
-      await this.adapter.set(key, session, ttl);
+      if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
+        const patch = diffSession(state.originalJson, session, state.save === true);
+        if ((await this.adapter.merge(key, patch, ttl)) === false) {
+          // destroyed (log out everywhere, another request) or expired since this request loaded it
+          debug('session gone before the merge: not resurrected');
+          this.resetSid(ctx);
+          state.isNew = true;
+          state.originalJson = '';
+          return;
+        }
+      } else {
+        await this.adapter.set(key, session, ttl);
+      }
       this.writeSid(ctx, sid, session);
       state.isNew = false;
       state.originalJson = JSON.stringify(session);

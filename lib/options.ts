@@ -18,6 +18,7 @@ export interface ResolvedOptions {
   cookie: SessionCookie;
   reconnectTimeout: number;
   degraded: boolean;
+  merge: boolean;
 }
 
 export const DEFAULT_COOKIE: Readonly<SessionCookie> = Object.freeze({
@@ -81,6 +82,7 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   cookie: (v) => (isPlainObject(v) ? undefined : 'an object of cookie options'),
   reconnectTimeout: positiveMs,
   degraded: boolean,
+  merge: boolean,
 };
 
 const maxAge: Check = (v) => (v === null ? undefined : ms(v) && 'a finite number of ms, 0 or more, or null for a browser-session cookie');
@@ -169,5 +171,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     cookie,
     reconnectTimeout: options.reconnectTimeout ?? 10_000,
     degraded: options.degraded ?? false,
+    merge: options.merge ?? true,
   };
 }

@@ -1,4 +1,4 @@
-import type { Session, SessionCookie } from './types.js';
+import type { Session, SessionCookie, SessionPatch } from './types.js';
 
 /** The cookie attributes `cookies.set()` understands; anything else in `session.cookie` is ignored. */
 export const COOKIE_ATTRIBUTES = [
@@ -149,4 +149,43 @@ export function sessionTtl(
     );
   }
   return ttl === Infinity ? undefined : Math.ceil(ttl);
+}
+
+/** Whether JSON.stringify keeps a property with this value (it drops undefined, functions and symbols). */
+function serializable(value: unknown): boolean {
+  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
+}
+
+/**
+ * The top-level keys a request set, changed or deleted, comparing the session
+ * now with the JSON it was loaded from. With `all`, every present key is set
+ * (a forced save), and deletions still count.
+ */
+export function diffSession(originalJson: string, session: Session, all: boolean): SessionPatch {
+  const original = JSON.parse(originalJson) as Record<string, unknown>;
+  const set = Object.create(null) as Record<string, unknown>;
+  const unset: string[] = [];
+  const current = session as Record<string, unknown>;
+  for (const key of Object.keys(current)) {
+    const value = current[key];
+    if (!serializable(value)) {
+      if (hasOwn.call(original, key)) unset.push(key);
+      continue;
+    }
+    if (all || !hasOwn.call(original, key) || JSON.stringify(value) !== JSON.stringify(original[key])) {
+      set[key] = value;
+    }
+  }
+  for (const key of Object.keys(original)) {
+    if (!hasOwn.call(current, key)) unset.push(key);
+  }
+  return { set, unset };
+}
+
+/** Applies a patch to a plain object in place; `__proto__` and friends stay ordinary keys. */
+export function applyPatch(target: Record<string, unknown>, patch: SessionPatch): void {
+  for (const key of Object.keys(patch.set)) {
+    Object.defineProperty(target, key, { value: patch.set[key], enumerable: true, writable: true, configurable: true });
+  }
+  for (const key of patch.unset) delete target[key];
 }

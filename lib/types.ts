@@ -44,6 +44,15 @@ export type Thunk<T> = (callback: (err: unknown, value?: T) => void) => void;
 export type StoreResult<T> = T | PromiseLike<T> | Thunk<T> | Generator<unknown, T, unknown>;
 
 /**
+ * What one request changed in a loaded session, at the top level: keys to set
+ * (added or changed, `cookie` included) and keys to delete.
+ */
+export interface SessionPatch {
+  set: Record<string, unknown>;
+  unset: string[];
+}
+
+/**
  * A session store. Keys arrive already prefixed (`prefix + sessionId`);
  * `ttl` is in ms and `undefined` when the session has no expiry.
  */
@@ -53,6 +62,14 @@ export interface SessionStore {
   destroy(key: string): StoreResult<unknown>;
   /** Optional: extend a key's ttl without rewriting it (used by `rolling`). */
   touch?(key: string, ttl?: number): StoreResult<unknown>;
+  /**
+   * Optional: apply `patch` atomically onto whatever the store holds now and
+   * reset the ttl, so concurrent requests that change different keys all keep
+   * their changes. Must write nothing and resolve `false` when the key no
+   * longer exists (destroyed or expired): a late merge never resurrects a
+   * session. Stores without it get whole-session `set()`s.
+   */
+  merge?(key: string, patch: SessionPatch, ttl?: number): StoreResult<boolean>;
   /** Optional shutdown hooks, tried in this order by `close()`. */
   quit?(): StoreResult<unknown>;
   close?(): StoreResult<unknown>;
@@ -111,6 +128,12 @@ export interface SessionOptions {
   cookie?: SessionCookie;
   /** How long requests wait for a disconnected store, in ms. Default 10000. */
   reconnectTimeout?: number;
+  /**
+   * Save only what a request changed (top-level keys), merged atomically into
+   * the stored session, when the store supports it (`merge()`); `false` brings
+   * back whole-session saves. Default `true`.
+   */
+  merge?: boolean;
   /**
    * While the store is unavailable, serve an empty session that is never
    * saved and set `ctx.sessionDegraded = true`, instead of failing. Default `false`.

@@ -2,7 +2,7 @@ import co from 'co';
 
 /** co's types only admit generator functions; it runs generator objects and thunks too. */
 const run = co as unknown as <T>(task: unknown) => Promise<T>;
-import type { SessionStore, StoreResult } from '../types.js';
+import type { SessionPatch, SessionStore, StoreResult } from '../types.js';
 
 /**
  * A value or a promise of it. Store answers that are already plain values stay
@@ -73,10 +73,12 @@ const SHUTDOWN_METHODS = ['quit', 'close', 'disconnect'] as const;
 export class StoreAdapter {
   readonly client: SessionStore;
   readonly canTouch: boolean;
+  readonly canMerge: boolean;
 
   constructor(client: SessionStore) {
     this.client = client;
     this.canTouch = typeof client.touch === 'function';
+    this.canMerge = typeof client.merge === 'function';
   }
 
   get(key: string): MaybePromise<unknown> {
@@ -93,6 +95,10 @@ export class StoreAdapter {
 
   touch(key: string, ttl: number | undefined): MaybePromise<unknown> {
     return call(() => (this.client.touch as NonNullable<SessionStore['touch']>).call(this.client, key, ttl));
+  }
+
+  merge(key: string, patch: SessionPatch, ttl: number | undefined): MaybePromise<unknown> {
+    return call(() => (this.client.merge as NonNullable<SessionStore['merge']>).call(this.client, key, patch, ttl));
   }
 
   /** Closes the store with the first of quit/close/disconnect it has; resolves when done. */

@@ -1,5 +1,5 @@
-import type { Session } from '../types.js';
-import { parseSession } from '../session.js';
+import type { Session, SessionPatch } from '../types.js';
+import { applyPatch, parseSession } from '../session.js';
 
 interface Entry {
   json: string;
@@ -56,6 +56,23 @@ export class MemoryStore {
     const expires = ttl === undefined ? Infinity : Date.now() + ttl;
     this.#sessions.set(key, { json: JSON.stringify(session), expires });
     if (expires !== Infinity) this.#schedule();
+  }
+
+  /**
+   * Applies what one request changed onto the stored session, atomically (the
+   * store is synchronous). Returns false and writes nothing when the session
+   * is gone: destroyed or expired sessions are never resurrected.
+   */
+  merge(key: string, patch: SessionPatch, ttl?: number): boolean {
+    const entry = this.#sessions.get(key);
+    if (entry === undefined || entry.expires <= Date.now()) {
+      this.#sessions.delete(key);
+      return false;
+    }
+    const data = JSON.parse(entry.json) as Record<string, unknown>;
+    applyPatch(data, patch);
+    this.set(key, data as Session, ttl);
+    return true;
   }
 
   touch(key: string, ttl?: number): void {

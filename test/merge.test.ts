@@ -1,0 +1,110 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { MemoryStore } from '../lib/index.js';
+import { diffSession } from '../lib/session.js';
+import { RecordingStore } from './support/stores.js';
+import { concurrencyApp, parallelChanges } from './support/merge-scenarios.js';
+
+describe('merge on save: no lost updates between concurrent requests (MemoryStore)', () => {
+  for (const n of [2, 10, 50]) {
+    it(`${n} parallel requests on one session, each setting its own key: all keys kept`, async () => {
+      const result = await parallelChanges(concurrencyApp({ store: new MemoryStore() }), n);
+      expect(result.lost).to.equal(0);
+    });
+  }
+
+  it('with merge: false, whole-session saves come back, and overlapping changes are lost (last write wins)', async () => {
+    const result = await parallelChanges(concurrencyApp({ store: new MemoryStore(), merge: false }), 10);
+    console.log(`      merge: false, 10 parallel changes: ${result.lost} lost`);
+    expect(result.lost).to.be.above(0);
+  });
+
+  it('a store without merge() keeps whole-session saves (the middleware asks the store, it does not guess)', async () => {
+    const store = new RecordingStore();
+    const app = concurrencyApp({ store });
+    const login = await request(app.callback()).get('/login');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    store.calls.length = 0;
+    await request(app.callback()).get('/set?k=a').set('Cookie', cookie);
+    expect(store.ops()).to.deep.equal(['get', 'set']);
+  });
+
+  it('a deleted key stays deleted while another request sets a different key', async () => {
+    const store = new MemoryStore();
+    const app = concurrencyApp({ store });
+    const handler = app.callback();
+    const login = await request(handler).get('/login');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    await request(handler).get('/set?k=x').set('Cookie', cookie);
+    await Promise.all([
+      request(handler).get('/del?k=x').set('Cookie', cookie),
+      request(handler).get('/set?k=y').set('Cookie', cookie),
+    ]);
+    const final = (await request(handler).get('/').set('Cookie', cookie)).body;
+    expect(final).to.not.have.property('x');
+    expect(final).to.have.property('y', true);
+    expect(final).to.have.property('user', 'ann');
+  });
+
+  it('a session destroyed while a request was in flight is not resurrected by its late merge', async () => {
+    const store = new MemoryStore();
+    const app = concurrencyApp({ store }, 30);
+    const handler = app.callback();
+    const login = await request(handler).get('/login');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const late = request(handler).get('/set?k=late').set('Cookie', cookie).then((r) => r);
+    await request(handler).get('/logout').set('Cookie', cookie);
+    const lateRes = await late;
+    expect(lateRes.status).to.equal(200);
+    expect(store.size).to.equal(0);
+    expect(([] as string[]).concat(lateRes.headers['set-cookie'] ?? []).some((c) => /^koa\.sid=;/.test(c))).to.equal(true);
+  });
+
+  it('a session that expired while a request was in flight is not resurrected', async () => {
+    const store = new MemoryStore();
+    const app = concurrencyApp({ store, cookie: { maxAge: 150 } }, 300);
+    const handler = app.callback();
+    const login = await request(handler).get('/login');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const res = await request(handler).get('/set?k=late').set('Cookie', cookie);
+    // it loaded the live session, and the session expired before its save
+    expect(res.body.user).to.equal('ann');
+    expect(store.size).to.equal(0);
+  });
+
+  it('two requests changing the same key: the last one to finish wins', async () => {
+    const store = new MemoryStore();
+    const app = concurrencyApp({ store });
+    app.middleware.splice(1, 0, async (ctx, next) => {
+      if (ctx.path === '/name') {
+        const s = (await ctx.session)!;
+        await new Promise((r) => setTimeout(r, Number(ctx.query.wait)));
+        s.name = ctx.query.v;
+        ctx.body = 'ok';
+        return;
+      }
+      await next();
+    });
+    const login = await request(app.callback()).get('/login');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    await Promise.all([
+      request(app.callback()).get('/name?v=first&wait=5').set('Cookie', cookie),
+      request(app.callback()).get('/name?v=second&wait=30').set('Cookie', cookie),
+    ]);
+    expect((await request(app.callback()).get('/').set('Cookie', cookie)).body.name).to.equal('second');
+  });
+
+  describe('diffSession()', () => {
+    it('lists set, changed and deleted top-level keys, and cookie changes', () => {
+      const original = JSON.stringify({ cookie: { maxAge: 1 }, a: 1, b: [1], gone: true });
+      const patch = diffSession(original, { cookie: { maxAge: 2 }, a: 1, b: [1, 2], added: 'x', u: undefined }, false);
+      expect({ ...patch.set }).to.deep.equal({ cookie: { maxAge: 2 }, b: [1, 2], added: 'x' });
+      expect(patch.unset).to.deep.equal(['gone']);
+    });
+
+    it('a forced save sets every key', () => {
+      const patch = diffSession(JSON.stringify({ cookie: {}, a: 1 }), { cookie: {}, a: 1 }, true);
+      expect(Object.keys(patch.set)).to.deep.equal(['cookie', 'a']);
+    });
+  });
+});
