@@ -4,13 +4,14 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { chromium, type Browser, type BrowserContext, type Cookie, type Page } from 'playwright-core';
 import type { Demo, DemoOptions } from '../example/app.mjs';
 import { RecordingStore } from './support/stores.js';
+import { RedisServer } from './support/redis.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -44,6 +45,78 @@ async function startDemo(options: DemoOptions = {}): Promise<{ demo: Demo; serve
       await demo.close();
     },
   };
+}
+
+interface SpawnedServer {
+  base: string;
+  stdout(): string;
+  /** SIGTERM, then the exit: code, signal and everything written to stderr. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  /** SIGKILL if it still runs (cleanup after a failed assertion). */
+  kill(): void;
+}
+
+/** `node example/server.mjs` with `env`, resolved once its banner is out. */
+async function spawnServer(env: NodeJS.ProcessEnv): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, ['example/server.mjs'], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d));
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const kill = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', () => {
+        const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
+        // the banner ends with this line
+        if (match && stdout.includes('stop with Ctrl+C')) resolve(match[0].slice(0, -1));
+      });
+      child.once('exit', (code) => reject(new Error(`example/server.mjs exited with ${code} before listening: ${stderr}`)));
+    });
+    return {
+      base,
+      stdout: () => stdout,
+      async stop() {
+        child.kill('SIGTERM');
+        const [code, signal] = await exited;
+        return { code, signal, stderr };
+      },
+      kill,
+    };
+  } catch (err) {
+    kill();
+    throw err;
+  }
+}
+
+/** Just enough of a browser's cookie jar for one host: names to values, expired ones dropped. */
+class CookieJar {
+  readonly #cookies = new Map<string, string>();
+
+  get(name: string): string | undefined {
+    return this.#cookies.get(name);
+  }
+
+  async fetch(url: string, init: RequestInit = {}): Promise<Response> {
+    const cookie = [...this.#cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    const res = await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), cookie } });
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = '', ...attributes] = line.split(';');
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq).trim();
+      const expired = attributes.some((a) => /^\s*expires=Thu, 01 Jan 1970/i.test(a));
+      if (expired) this.#cookies.delete(name);
+      else this.#cookies.set(name, pair.slice(eq + 1));
+    }
+    return res;
+  }
 }
 
 function setCookieHeaders(res: { headers: Record<string, unknown> }): string[] {
@@ -279,35 +352,82 @@ describe('demo (example/)', function () {
     });
 
     it('`node example/server.mjs` listens on 127.0.0.1 at PORT, prints its URL and stops on SIGTERM', async function () {
-      const child = spawn(process.execPath, ['example/server.mjs'], {
-        cwd: root,
-        env: { ...process.env, PORT: '0', REDIS_URL: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d));
-      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      const server = await spawnServer({ PORT: '0', REDIS_URL: '' });
       try {
-        const base = await new Promise<string>((resolve, reject) => {
-          child.stdout.on('data', (d: Buffer) => {
-            stdout += d;
-            // the banner ends with this line
-            const match = /http:\/\/127\.0\.0\.1:\d+\//.exec(stdout);
-            if (match && stdout.includes('stop with Ctrl+C')) resolve(match[0]);
-          });
-          child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening: ${stderr}`)));
-        });
-        expect(stdout).to.contain('session store: MemoryStore');
-        const res = await fetch(base);
-        expect(res.status).to.equal(200);
-        expect(await res.text()).to.contain('koa-generic-session-ts demo');
-        child.kill('SIGTERM');
-        const [code, signal] = await exited;
-        expect({ code, signal, stderr }).to.deep.equal({ code: 0, signal: null, stderr: '' });
-        expect(stdout).to.contain('SIGTERM: stopping');
+        expect(server.stdout()).to.contain('session store: MemoryStore');
+        // a browser-like client that keeps its connection open after the response
+        const agent = new http.Agent({ keepAlive: true });
+        try {
+          const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+            http.get(server.base + '/', { agent }, resolve).once('error', reject),
+          );
+          let body = '';
+          for await (const chunk of res) body += chunk;
+          expect(res.statusCode).to.equal(200);
+          expect(res.headers.connection).to.equal('keep-alive');
+          expect(body).to.contain('koa-generic-session-ts demo');
+          // the idle keep-alive connection does not hold the shutdown up
+          expect(await server.stop()).to.deep.equal({ code: 0, signal: null, stderr: '' });
+          expect(server.stdout()).to.contain('SIGTERM: stopping\nstopped\n');
+        } finally {
+          agent.destroy();
+        }
       } finally {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        server.kill();
+      }
+    });
+  });
+
+  describe('on Redis (REDIS_URL)', function () {
+    let redis: RedisServer;
+
+    before(async function () {
+      // fails with the apt-get command when redis-server is missing
+      redis = await RedisServer.start({ label: 'demo' });
+    });
+
+    after(async function () {
+      await redis?.remove();
+    });
+
+    it('keeps the sessions in Redis: counter, login (old key gone), defer section, logout, clean stop', async function () {
+      const server = await spawnServer({ PORT: '0', REDIS_URL: redis.url });
+      try {
+        expect(server.stdout()).to.contain(`session store: RedisStore at ${redis.url}`);
+        const jar = new CookieJar();
+        const get = async (path: string) => jar.fetch(server.base + path);
+        const post = async (path: string, form: Record<string, string>) =>
+          jar.fetch(server.base + path, { method: 'POST', body: new URLSearchParams(form), redirect: 'manual' });
+        const keys = async (pattern: string) => ((await redis.command('KEYS', pattern)) as string[]).sort();
+
+        expect(await (await get('/')).text()).to.match(/id="views">1</);
+        const page = await (await get('/')).text();
+        expect(page).to.match(/id="views">2</).and.contain(`RedisStore at ${redis.url}`).and.contain('status available');
+        const sid = jar.get('koa.sid');
+        expect(await keys('demo:sess:*')).to.deep.equal([`demo:sess:${sid}`]);
+        const stored = JSON.parse(String(await redis.command('GET', `demo:sess:${sid}`))) as Record<string, unknown>;
+        expect(stored).to.include({ views: 2 });
+        // the cookie's maxAge (one day) is the key's ttl
+        const pttl = Number(await redis.command('PTTL', `demo:sess:${sid}`));
+        expect(pttl).to.be.above(86_300_000).and.at.most(86_400_000);
+
+        expect((await post('/login', { username: 'Barbara' })).status).to.equal(303);
+        const newSid = jar.get('koa.sid');
+        expect(newSid).to.be.a('string').and.not.equal(sid);
+        expect(await keys('demo:sess:*'), 'the pre-login key is destroyed').to.deep.equal([`demo:sess:${newSid}`]);
+        expect(await (await get('/')).text()).to.contain('Signed in as <strong id="user">Barbara</strong>');
+
+        expect(await (await get('/defer')).text()).to.match(/id="visits">1</);
+        expect(await keys('demo:defer:*')).to.deep.equal([`demo:defer:${jar.get('koa.sid.defer')}`]);
+
+        expect((await post('/logout', {})).status).to.equal(303);
+        expect(await keys('demo:sess:*')).to.deep.equal([]);
+        expect(jar.get('koa.sid')).to.equal(undefined);
+
+        // SIGTERM quits the Redis client too: the process exits by itself
+        expect(await server.stop()).to.deep.equal({ code: 0, signal: null, stderr: '' });
+      } finally {
+        server.kill();
       }
     });
   });
