@@ -1,8 +1,11 @@
 import { expect } from 'chai';
+import { once } from 'node:events';
 import Koa from 'koa';
 import request from 'supertest';
 import session, { MemoryStore, type Session, type SessionStore } from '../lib/index.js';
+import { RedisStore } from '../lib/store/redis.js';
 import { pollution } from './support/hostile.js';
+import { RedisServer } from './support/redis.js';
 
 const SID = 'storedsessionid0000000000';
 const KEY = 'koa:sess:' + SID;
@@ -110,12 +113,14 @@ function appFor(store: SessionStore, rolling: boolean, write: boolean) {
   return { koa, errors, invalid };
 }
 
-afterEach(() => {
-  // a failed case must not leave pollution behind for the next ones to trip over
+/** A failed case must not leave pollution behind for the next ones to trip over. */
+function cleanPollution(): void {
   for (const name of pollution()) delete (Object.prototype as Record<string, unknown>)[name];
-});
+}
 
 describe('hostile data from a store that returns objects', () => {
+  afterEach(cleanPollution);
+
   for (const c of REFUSED) {
     for (const v of VARIANTS) {
       it(`${c.name} (${v.name}): a fresh session, the invalid event, no pollution, no 500`, async () => {
@@ -152,6 +157,8 @@ describe('hostile data from a store that returns objects', () => {
 });
 
 describe('hostile JSON held by MemoryStore (a store that parses text)', () => {
+  afterEach(cleanPollution);
+
   // MemoryStore keeps JSON text; set() with what JSON.parse made plants these payloads as text
   const PAYLOADS: Array<{ name: string; text: string }> = [
     { name: 'a JSON string', text: '"alice"' },
@@ -187,4 +194,58 @@ describe('hostile JSON held by MemoryStore (a store that parses text)', () => {
     expect(res.body).to.include({ sid: SID, user: 'alice' });
     expect((store.get(KEY) as Session).blob).to.have.length(8 << 20);
   });
+});
+
+describe('hostile values in Redis (RedisStore)', () => {
+  afterEach(cleanPollution);
+
+  let redis: RedisServer;
+  let store: RedisStore;
+  const storeInvalid: string[] = [];
+
+  before(async () => {
+    redis = await RedisServer.start({ label: 'hostile' });
+    store = new RedisStore({ url: redis.url });
+    store.on('invalid', ({ reason }) => storeInvalid.push(reason));
+    await once(store, 'connect');
+  });
+  after(async () => {
+    await store.quit();
+    await redis.remove();
+  });
+
+  // written with a raw connection, as another program (or an attacker with Redis access) would
+  const VALUES: Array<{ name: string; text: string }> = [
+    { name: 'text that is not JSON', text: 'not json {' },
+    { name: 'a JSON string', text: '"alice"' },
+    { name: 'a JSON number', text: '42' },
+    { name: 'JSON null', text: 'null' },
+    { name: 'a JSON array', text: '[{"user":"alice","cookie":{}}]' },
+    { name: '__proto__ at the top', text: '{"user":"alice","cookie":{},"__proto__":{"polluted":"yes"}}' },
+    { name: '__proto__ deep inside a field', text: '{"user":"alice","cookie":{},"a":[{"b":{"__proto__":{"polluted":"yes"}}}]}' },
+    { name: '__proto__ inside cookie', text: '{"user":"alice","cookie":{"__proto__":{"polluted":"yes"}}}' },
+    { name: 'constructor.prototype deep inside a field', text: '{"user":"alice","cookie":{},"a":{"constructor":{"prototype":{"isAdmin":true}}}}' },
+    { name: 'CRLF in cookie.path', text: '{"user":"alice","cookie":{"path":"/\\r\\nSet-Cookie: evil=1"}}' },
+    { name: 'an unknown cookie.sameSite', text: '{"user":"alice","cookie":{"sameSite":"sometimes"}}' },
+    { name: 'nesting 10,000 deep', text: '{"user":"alice","cookie":{},"d":' + '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000) + '}' },
+    { name: 'a 1 MB value of garbage', text: '\u0000\u00ff'.repeat(1 << 19) },
+  ];
+  for (const v of VALUES) {
+    it(`${v.name}: a fresh session, one invalid event, no pollution, no 500`, async () => {
+      await redis.command('SET', KEY, v.text);
+      const before = storeInvalid.length;
+      const { koa, errors, invalid } = appFor(store, false, true);
+      const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+      expect(errors.map((e) => e.message.slice(0, 120)), 'app errors').to.deep.equal([]);
+      expect(res.status).to.equal(200);
+      expect(res.body.user).to.equal(null);
+      expect(res.body.sid).to.not.equal(SID);
+      expect(pollution()).to.deep.equal([]);
+      // reported once: by RedisStore when the text is not a session, by the middleware when it cannot be serialized
+      expect(storeInvalid.length - before + invalid.length, 'invalid events (store + middleware)').to.equal(1);
+      // the refused value is left alone; the new session went to its own key
+      expect(await redis.command('GET', KEY)).to.equal(v.text);
+      expect(await redis.command('EXISTS', 'koa:sess:' + String(res.body.sid))).to.equal(1);
+    });
+  }
 });
