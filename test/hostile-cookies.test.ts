@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import Koa from 'koa';
-import session, { type SessionContext } from '../lib/index.js';
+import session, { type SessionContext, type SessionStore } from '../lib/index.js';
 import { RecordingStore } from './support/stores.js';
 import { listen, pollution, rawGet, setCookiePairs, sign, signedPair, type Listening, type RawResponse } from './support/hostile.js';
 
@@ -288,7 +288,7 @@ describe('hostile session ids with prefix "" and a store that indexes a plain ob
       koa.silent = true;
       const errors: Error[] = [];
       koa.on('error', (err: Error) => errors.push(err));
-      const middleware = session({ store, prefix: '', cookie: { signed: false } });
+      const middleware = session({ store: store as unknown as SessionStore, prefix: '', cookie: { signed: false } });
       const invalid: string[] = [];
       middleware.on('invalid', ({ reason }) => invalid.push(reason));
       koa.use(middleware);

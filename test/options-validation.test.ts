@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import session, { MemoryStore, type SessionOptions } from '../lib/index.js';
+import session, { MemoryStore, type SessionOptions, type SessionStore } from '../lib/index.js';
 
 const noop = (): void => {};
 const store = { get: noop, set: noop, destroy: noop };
@@ -21,6 +21,7 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   cookie: ['path=/', 42, true, [], new Date(), new (class Options { path = '/'; })()],
   reconnectTimeout: [0, -1, NaN, Infinity, -Infinity, '1000', true, {}],
   degraded: ['true', 1, {}],
+  merge: ['true', 0, {}],
 };
 
 const BAD_COOKIE: Record<string, unknown[]> = {
@@ -45,7 +46,7 @@ const GOOD: SessionOptions[] = [
   { key: 'my-session_1.id' },
   { prefix: '' },
   { store: new MemoryStore() },
-  { store: Object.assign(() => {}, store) },
+  { store: Object.assign(() => {}, store) as unknown as SessionStore },
   { ttl: 0 },
   { ttl: 1000 },
   { ttl: () => null },
@@ -73,7 +74,23 @@ function describeValue(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
+/** The option names the validator knows, from its own "unknown option" message. */
+function knownOptions(options: SessionOptions): string[] {
+  try {
+    session(options);
+  } catch (err) {
+    const list = /known options are (.+)$/.exec((err as Error).message);
+    if (list) return list[1]!.split(', ');
+  }
+  throw new Error('no "known options" list in the unknown-option error');
+}
+
 describe('option validation at setup', () => {
+  it('every option the validator knows has wrong values tested here', () => {
+    expect(Object.keys(BAD)).to.have.members(knownOptions({ zzz: 1 } as SessionOptions));
+    expect(Object.keys(BAD_COOKIE)).to.have.members(knownOptions({ cookie: { zzz: 1 } } as SessionOptions));
+  });
+
   for (const [name, values] of Object.entries(BAD)) {
     for (const value of values) {
       it(`${name}: ${describeValue(value)} is a TypeError naming "${name}"`, () => {

@@ -176,12 +176,8 @@ app.use(async (ctx, next) => {
     return;
   }
   if (ctx.path === '/__peek') {
-    if (backing === undefined) ctx.throw(404, 'no memory-backed store');
+    if (backing === undefined) return ctx.throw(404, 'no memory-backed store');
     ctx.body = { session: backing.get('koa:sess:' + String(ctx.query.sid)) };
-    return;
-  }
-  if (ctx.path === '/__sweep') {
-    ctx.body = { removed: backing?.sweep() ?? 0, size: backing?.size ?? null };
     return;
   }
   return next();

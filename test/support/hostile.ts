@@ -70,7 +70,7 @@ export function rawGet(
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('end', () => resolve(parseResponse(Buffer.concat(chunks))));
     socket.on('error', reject);
-    const parts = [Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n`)];
+    const parts: Buffer[] = [Buffer.from(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n`)];
     if (cookie !== undefined) {
       parts.push(Buffer.from('Cookie: '), Buffer.isBuffer(cookie) ? cookie : Buffer.from(cookie, 'latin1'), Buffer.from('\r\n'));
     }

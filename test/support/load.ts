@@ -266,7 +266,7 @@ export function tally(answers: Answer[], phaseOf: (a: Answer) => string = () => 
 export const MB = 1024 * 1024;
 
 /** A compact one-line figure for the report. */
-export function figure(label: string, data: Record<string, unknown>): void {
+export function figure(label: string, data: object): void {
   console.log(`      ${label}: ${JSON.stringify(data)}`);
 }
 
