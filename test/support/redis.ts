@@ -646,12 +646,18 @@ export class RedisSentinel {
     const quorum = count === 1 ? 1 : 2;
     const started: RedisServer[] = [];
     try {
-      const master = await RedisServer.start({ label: 'master', persistence: options.persistence ?? false });
+      // Redis 7 waits 5 s before a diskless full sync, in case more replicas come
+      const fastSync = { 'repl-diskless-sync-delay': 0 };
+      const master = await RedisServer.start({
+        label: 'master',
+        persistence: options.persistence ?? false,
+        config: fastSync,
+      });
       started.push(master);
       const replica = await RedisServer.start({
         label: 'replica',
         persistence: options.persistence ?? false,
-        config: { replicaof: `${HOST} ${master.port}` },
+        config: { ...fastSync, replicaof: `${HOST} ${master.port}` },
       });
       started.push(replica);
       const sentinels: RedisServer[] = [];

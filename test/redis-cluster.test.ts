@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import { once } from 'node:events';
+import type { Context } from 'koa';
+import { app, agent, cookieValue } from './support/app.js';
+import { RedisCluster, stopAllRedis, type RedisServer } from './support/redis.js';
+import { RedisStore } from '../lib/store/redis.js';
+
+const USERS = 12;
+
+describe('RedisStore on a Redis Cluster (3 masters, real redis-server processes)', function () {
+  let cluster: RedisCluster;
+  let store: RedisStore;
+  let events: string[];
+  let errors: unknown[];
+  let agents: Array<ReturnType<typeof agent>>;
+  let keys: string[];
+
+  before(async () => {
+    cluster = await RedisCluster.start({ masters: 3, persistence: true });
+    store = new RedisStore({ cluster: cluster.startupNodes });
+    events = [];
+    store.on('connect', () => events.push('connect'));
+    store.on('disconnect', () => events.push('disconnect'));
+    await once(store, 'connect');
+    errors = [];
+    const koa = app({ store }, (ctx: Context) => {
+      if (ctx.path.startsWith('/login/')) ctx.session!.user = ctx.path.slice(7);
+      ctx.body = { user: ctx.session!.user ?? null };
+    });
+    koa.on('error', (err: unknown) => errors.push(err));
+    agents = [];
+    keys = [];
+    for (let i = 0; i < USERS; i++) {
+      const a = agent(koa);
+      const res = await a.get(`/login/user${i}`).expect(200);
+      agents.push(a);
+      keys.push('koa:sess:' + cookieValue(res, 'koa.sid'));
+    }
+  });
+  after(async () => {
+    await store?.quit();
+    await stopAllRedis();
+  });
+
+  /** GET / for every user in parallel: the user name served, or the HTTP status. */
+  const readAll = () =>
+    Promise.all(agents.map(async (a) => {
+      const res = await a.get('/');
+      return res.status === 200 ? (res.body as { user: string }).user : res.status;
+    }));
+  const expected = () => keys.map((_, i) => `user${i}`);
+
+  it('round-trips sessions spread over the slots of all three masters', async () => {
+    const owners = new Set<number>();
+    for (const key of keys) owners.add((await cluster.nodeForKey(key)).port);
+    expect(owners.size).to.equal(3);
+    expect(await readAll()).to.deep.equal(expected());
+  });
+
+  it('one master down: no disconnect, the other masters keep serving, its sessions fail with a coded error until it is back', async () => {
+    const victim: RedisServer = await cluster.nodeForKey(keys[0]!);
+    const onVictim: boolean[] = [];
+    for (const key of keys) onVictim.push((await cluster.nodeForKey(key)) === victim);
+    errors.length = 0;
+    await victim.kill();
+
+    const during = await readAll();
+    during.forEach((result, i) => expect(result).to.equal(onVictim[i] ? 500 : `user${i}`));
+    expect(errors).to.have.length(onVictim.filter(Boolean).length);
+    for (const err of errors) {
+      expect((err as { code?: string }).code).to.be.oneOf(['ERR_SESSION_STORE_CONNECTION', 'ERR_SESSION_STORE_TIMEOUT']);
+    }
+    expect(events).to.deep.equal(['connect']);
+
+    await victim.start();
+    const restarted = Date.now();
+    let results = await readAll();
+    while (results.some((r) => r === 500)) results = await readAll();
+    console.log(`      a restarted master served its sessions again ${Date.now() - restarted}ms after answering PING`);
+    expect(results).to.deep.equal(expected());
+    expect(events).to.deep.equal(['connect']);
+  });
+
+  it('the whole cluster down: one disconnect, one connect when it is back, sessions kept', async () => {
+    const down = once(store, 'disconnect');
+    await Promise.all(cluster.nodes.map((node) => node.kill()));
+    await down;
+    const up = once(store, 'connect');
+    await Promise.all(cluster.nodes.map((node) => node.start()));
+    await up;
+    expect(events).to.deep.equal(['connect', 'disconnect', 'connect']);
+    expect(await readAll()).to.deep.equal(expected());
+  });
+});
