@@ -16,7 +16,7 @@ export function session(options?: SessionOptions): SessionMiddleware {
 
 export default session;
 export { MemoryStore, type MemoryStoreOptions } from './store/memory.js';
-export { PrefixedStore } from './store/prefixed.js';
+export { PrefixedStore, type SessionInfo } from './store/prefixed.js';
 export {
   RedisStore,
   RedisStoreConnectionError,
@@ -43,6 +43,8 @@ export type {
   SessionIdStore,
   SessionOptions,
   SessionPatch,
+  OwnedSession,
+  OwnerChange,
   SessionStore,
   StoreResult,
   StoreStatus,

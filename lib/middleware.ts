@@ -3,6 +3,7 @@ import { debuglog } from 'node:util';
 import uid2 from 'uid2';
 import type {
   CloseOptions,
+  OwnerChange,
   Session,
   SessionContext,
   SessionErrorType,
@@ -41,6 +42,10 @@ export interface SessionMiddleware {
   on(event: 'status', listener: (status: StoreStatus, previous: StoreStatus) => void): this;
   on(event: 'invalid', listener: (info: { reason: string }) => void): this;
   off(event: 'status' | 'invalid', listener: (...args: never[]) => void): this;
+  /** The live sessions of `owner` (needs the `owner` option); see `PrefixedStore.listSessions`. */
+  listSessions: PrefixedStore['listSessions'];
+  /** Ends every session of `owner`, optionally except one; see `PrefixedStore.destroySessions`. */
+  destroySessions: PrefixedStore['destroySessions'];
   /**
    * Graceful shutdown: marks the coming store disconnect as intended, waits
    * for in-flight session writes (up to `timeout`), then closes the store.
@@ -94,6 +99,8 @@ class RequestState {
   /** `ctx.sessionSave`: true forces a save, false forbids it. */
   save: boolean | null = null;
   degraded = false;
+  /** With the `owner` option: the owner the session is recorded under in the store. */
+  owner: string | undefined = undefined;
   readonly ctx: SessionContext;
   readonly core: SessionCore;
   constructor(ctx: SessionContext, core: SessionCore) {
@@ -126,6 +133,12 @@ class SessionCore {
       console.warn(MEMORY_STORE_WARNING);
     }
     this.adapter = new StoreAdapter(client);
+    if (options.owner !== undefined && !this.adapter.canIndexOwners) {
+      throw new TypeError(
+        'session() option "owner" needs a store that indexes sessions by owner (listOwned and destroyOwned methods): ' +
+          `MemoryStore and RedisStore do, ${client.constructor?.name ?? 'this store'} does not`,
+      );
+    }
     this.sessionStore = new PrefixedStore(this.adapter, options);
     this.watcher = new StoreWatcher(this.adapter, options.reconnectTimeout);
     this.watcher.on('status', (status: StoreStatus, previous: StoreStatus) =>
@@ -216,6 +229,7 @@ class SessionCore {
     }
     if (session !== null) {
       ctx.sessionId = sid as string;
+      if (this.options.owner !== undefined) state.owner = this.ownerOf(session);
       state.originalJson = json;
       state.isNew = false;
     } else {
@@ -280,7 +294,12 @@ class SessionCore {
         return;
       }
     }
-    if (!state.loaded && state.loading === undefined && (state.session === null || state.session === undefined)) {
+    if (
+      this.options.owner === undefined &&
+      !state.loaded &&
+      state.loading === undefined &&
+      (state.session === null || state.session === undefined)
+    ) {
       // `ctx.session = null` without a read: destroy what the cookie names, no load needed
       const sid: unknown = ctx.sessionId || this.readSid(ctx);
       if (!isValidSessionId(sid) || state.save === false) return;
@@ -306,9 +325,10 @@ class SessionCore {
       if (!state.isNew && ctx.sessionId) {
         debug('session set to null: destroying it');
         this.resetSid(ctx);
-        await this.destroy(ctx, ctx.sessionId);
+        await this.destroy(ctx, ctx.sessionId, state.owner);
         state.isNew = true;
         state.originalJson = '';
+        state.owner = undefined;
       }
       return;
     }
@@ -340,25 +360,29 @@ class SessionCore {
       const key = this.options.prefix + sid;
       if (ttl !== undefined && ttl <= 0) {
         debug('ttl %d: removing the session instead of saving it', ttl);
-        await this.adapter.destroy(key);
+        await this.adapter.destroy(key, state.owner === undefined ? undefined : { owner: state.owner });
         this.resetSid(ctx);
         state.isNew = true;
         state.originalJson = '';
+        state.owner = undefined;
         return;
       }
+      const owner = this.ownerChange(state, session);
       if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
         const patch = diffSession(state.originalJson, session, state.save === true);
-        if ((await this.adapter.merge(key, patch, ttl)) === false) {
+        if ((await this.adapter.merge(key, patch, ttl, owner)) === false) {
           // destroyed (log out everywhere, another request) or expired since this request loaded it
           debug('session gone before the merge: not resurrected');
           this.resetSid(ctx);
           state.isNew = true;
           state.originalJson = '';
+          state.owner = undefined;
           return;
         }
       } else {
-        await this.adapter.set(key, session, ttl);
+        await this.adapter.set(key, session, ttl, owner);
       }
+      if (owner !== undefined) state.owner = owner.owner;
       this.writeSid(ctx, sid, session);
       state.isNew = false;
       state.originalJson = JSON.stringify(session);
@@ -378,12 +402,13 @@ class SessionCore {
     try {
       if (this.watcher.status !== 'available') await this.watcher.wait();
       const ttl = sessionTtl(this.options.ttl, session);
+      const owner = state.owner === undefined ? undefined : { owner: state.owner, previous: state.owner };
       if (ttl !== undefined && ttl <= 0) {
-        await this.adapter.destroy(this.options.prefix + sid);
+        await this.adapter.destroy(this.options.prefix + sid, owner);
         this.resetSid(ctx);
         return;
       }
-      await this.adapter.touch(this.options.prefix + sid, ttl);
+      await this.adapter.touch(this.options.prefix + sid, ttl, owner);
       this.writeSid(ctx, sid, session);
     } catch (err) {
       this.#errorHandler(err, 'set', ctx);
@@ -392,11 +417,11 @@ class SessionCore {
     }
   }
 
-  async destroy(ctx: SessionContext, sid: string): Promise<void> {
+  async destroy(ctx: SessionContext, sid: string, owner?: string): Promise<void> {
     this.#inflight++;
     try {
       if (this.watcher.status !== 'available') await this.watcher.wait();
-      await this.adapter.destroy(this.options.prefix + sid);
+      await this.adapter.destroy(this.options.prefix + sid, owner === undefined ? undefined : { owner });
     } catch (err) {
       debug('destroy session error: %s', (err as Error)?.message);
       this.#errorHandler(err, 'destroy', ctx);
@@ -410,8 +435,9 @@ class SessionCore {
     await this.ensureLoaded(state);
     if (!state.isNew && ctx.sessionId) {
       debug('regenerating: destroying the previous session');
-      await this.destroy(ctx, ctx.sessionId);
+      await this.destroy(ctx, ctx.sessionId, state.owner);
     }
+    state.owner = undefined;
     const session = this.newSession();
     state.session = session;
     state.assigned = false;
@@ -425,6 +451,26 @@ class SessionCore {
   async saveNow(state: RequestState): Promise<void> {
     await this.ensureLoaded(state);
     await this.commit(state);
+  }
+
+  /* ---- owner index ---- */
+
+  ownerOf(session: Session): string | undefined {
+    const owner: unknown = (this.options.owner as NonNullable<ResolvedOptions['owner']>)(session);
+    if (owner === undefined || owner === null) return undefined;
+    if (typeof owner !== 'string' || owner === '') {
+      throw new TypeError(
+        `the owner option must return a non-empty string, null or undefined; got ${typeof owner === 'string' ? 'an empty string' : typeof owner}`,
+      );
+    }
+    return owner;
+  }
+
+  /** What a save tells the store about owners; undefined (no bookkeeping) when neither side has one. */
+  ownerChange(state: RequestState, session: Session): OwnerChange | undefined {
+    if (this.options.owner === undefined) return undefined;
+    const owner = this.ownerOf(session);
+    return owner === undefined && state.owner === undefined ? undefined : { owner, previous: state.owner };
   }
 
   /* ---- session id transport ---- */
@@ -600,6 +646,8 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
       },
     },
     close: { value: (closeOptions?: CloseOptions) => core.close(closeOptions) },
+    listSessions: { value: core.sessionStore.listSessions.bind(core.sessionStore) },
+    destroySessions: { value: core.sessionStore.destroySessions.bind(core.sessionStore) },
   });
   return middleware;
 }

@@ -19,6 +19,7 @@ export interface ResolvedOptions {
   reconnectTimeout: number;
   degraded: boolean;
   merge: boolean;
+  owner: NonNullable<SessionOptions['owner']> | undefined;
 }
 
 export const DEFAULT_COOKIE: Readonly<SessionCookie> = Object.freeze({
@@ -83,6 +84,7 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   reconnectTimeout: positiveMs,
   degraded: boolean,
   merge: boolean,
+  owner: fn,
 };
 
 const maxAge: Check = (v) => (v === null ? undefined : ms(v) && 'a finite number of ms, 0 or more, or null for a browser-session cookie');
@@ -172,5 +174,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     reconnectTimeout: options.reconnectTimeout ?? 10_000,
     degraded: options.degraded ?? false,
     merge: options.merge ?? true,
+    owner: options.owner,
   };
 }

@@ -53,15 +53,36 @@ export interface SessionPatch {
 }
 
 /**
+ * Owner bookkeeping that rides along with a write (opt-in `owner` option):
+ * the session's owner now, and the owner it had when the request loaded it.
+ * Absent for sessions without an owner, so they cost nothing extra.
+ */
+export interface OwnerChange {
+  owner?: string | undefined;
+  previous?: string | undefined;
+}
+
+/** One live session of an owner, as a store reports it (keys are store keys). */
+export interface OwnedSession {
+  key: string;
+  /** Epoch ms of the first save with this owner. */
+  createdAt: number;
+  /** Epoch ms of the last save. */
+  savedAt: number;
+  /** Epoch ms when it expires, or null for no expiry. */
+  expiresAt: number | null;
+}
+
+/**
  * A session store. Keys arrive already prefixed (`prefix + sessionId`);
  * `ttl` is in ms and `undefined` when the session has no expiry.
  */
 export interface SessionStore {
   get(key: string): StoreResult<Session | Record<string, unknown> | null | undefined>;
-  set(key: string, session: Session, ttl?: number): StoreResult<unknown>;
-  destroy(key: string): StoreResult<unknown>;
+  set(key: string, session: Session, ttl?: number, owner?: OwnerChange): StoreResult<unknown>;
+  destroy(key: string, owner?: OwnerChange): StoreResult<unknown>;
   /** Optional: extend a key's ttl without rewriting it (used by `rolling`). */
-  touch?(key: string, ttl?: number): StoreResult<unknown>;
+  touch?(key: string, ttl?: number, owner?: OwnerChange): StoreResult<unknown>;
   /**
    * Optional: apply `patch` atomically onto whatever the store holds now and
    * reset the ttl, so concurrent requests that change different keys all keep
@@ -69,7 +90,16 @@ export interface SessionStore {
    * longer exists (destroyed or expired): a late merge never resurrects a
    * session. Stores without it get whole-session `set()`s.
    */
-  merge?(key: string, patch: SessionPatch, ttl?: number): StoreResult<boolean>;
+  merge?(key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange): StoreResult<boolean>;
+  /**
+   * Optional (needed by the `owner` option): the live sessions recorded for
+   * `owner`. Stores that index owners record a session's key under its owner
+   * on every `set`/`merge`/`touch` that passes an `OwnerChange`, move it when
+   * the owner changes and drop it on `destroy`.
+   */
+  listOwned?(owner: string): StoreResult<OwnedSession[]>;
+  /** Optional (needed by `owner`): destroys every session of `owner` but `exceptKey`; resolves how many. */
+  destroyOwned?(owner: string, exceptKey?: string): StoreResult<number>;
   /** Optional shutdown hooks, tried in this order by `close()`. */
   quit?(): StoreResult<unknown>;
   close?(): StoreResult<unknown>;
@@ -128,6 +158,14 @@ export interface SessionOptions {
   cookie?: SessionCookie;
   /** How long requests wait for a disconnected store, in ms. Default 10000. */
   reconnectTimeout?: number;
+  /**
+   * Opt-in owner index: a function of the session returning its owner (for
+   * example the user id) or undefined. Sessions that have one are recorded
+   * under it in the store, so `listSessions(owner)` and
+   * `destroySessions(owner)` can find them. Needs a store with `listOwned`
+   * and `destroyOwned` (MemoryStore, RedisStore).
+   */
+  owner?: (session: Session) => string | null | undefined;
   /**
    * Save only what a request changed (top-level keys), merged atomically into
    * the stored session, when the store supports it (`merge()`); `false` brings

@@ -22,6 +22,7 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   reconnectTimeout: [0, -1, NaN, Infinity, -Infinity, '1000', true, {}],
   degraded: ['true', 1, {}],
   merge: ['true', 0, {}],
+  owner: ['userId', 42, {}, true],
 };
 
 const BAD_COOKIE: Record<string, unknown[]> = {

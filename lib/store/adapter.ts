@@ -2,7 +2,7 @@ import co from 'co';
 
 /** co's types only admit generator functions; it runs generator objects and thunks too. */
 const run = co as unknown as <T>(task: unknown) => Promise<T>;
-import type { SessionPatch, SessionStore, StoreResult } from '../types.js';
+import type { OwnedSession, OwnerChange, SessionPatch, SessionStore, StoreResult } from '../types.js';
 
 /**
  * A value or a promise of it. Store answers that are already plain values stay
@@ -74,31 +74,50 @@ export class StoreAdapter {
   readonly client: SessionStore;
   readonly canTouch: boolean;
   readonly canMerge: boolean;
+  readonly canIndexOwners: boolean;
 
   constructor(client: SessionStore) {
     this.client = client;
     this.canTouch = typeof client.touch === 'function';
     this.canMerge = typeof client.merge === 'function';
+    this.canIndexOwners = typeof client.listOwned === 'function' && typeof client.destroyOwned === 'function';
   }
 
   get(key: string): MaybePromise<unknown> {
     return call(() => this.client.get(key));
   }
 
-  set(key: string, session: Parameters<SessionStore['set']>[1], ttl: number | undefined): MaybePromise<unknown> {
-    return call(() => this.client.set(key, session, ttl));
+  set(
+    key: string,
+    session: Parameters<SessionStore['set']>[1],
+    ttl: number | undefined,
+    owner?: OwnerChange,
+  ): MaybePromise<unknown> {
+    return call(() => (owner ? this.client.set(key, session, ttl, owner) : this.client.set(key, session, ttl)));
   }
 
-  destroy(key: string): MaybePromise<unknown> {
-    return call(() => this.client.destroy(key));
+  destroy(key: string, owner?: OwnerChange): MaybePromise<unknown> {
+    return call(() => (owner ? this.client.destroy(key, owner) : this.client.destroy(key)));
   }
 
-  touch(key: string, ttl: number | undefined): MaybePromise<unknown> {
-    return call(() => (this.client.touch as NonNullable<SessionStore['touch']>).call(this.client, key, ttl));
+  touch(key: string, ttl: number | undefined, owner?: OwnerChange): MaybePromise<unknown> {
+    const touch = this.client.touch as NonNullable<SessionStore['touch']>;
+    return call(() => (owner ? touch.call(this.client, key, ttl, owner) : touch.call(this.client, key, ttl)));
   }
 
-  merge(key: string, patch: SessionPatch, ttl: number | undefined): MaybePromise<unknown> {
-    return call(() => (this.client.merge as NonNullable<SessionStore['merge']>).call(this.client, key, patch, ttl));
+  listOwned(owner: string): MaybePromise<OwnedSession[]> {
+    return call(() => (this.client.listOwned as NonNullable<SessionStore['listOwned']>).call(this.client, owner));
+  }
+
+  destroyOwned(owner: string, exceptKey: string | undefined): MaybePromise<number> {
+    return call(() =>
+      (this.client.destroyOwned as NonNullable<SessionStore['destroyOwned']>).call(this.client, owner, exceptKey),
+    );
+  }
+
+  merge(key: string, patch: SessionPatch, ttl: number | undefined, owner?: OwnerChange): MaybePromise<unknown> {
+    const merge = this.client.merge as NonNullable<SessionStore['merge']>;
+    return call(() => (owner ? merge.call(this.client, key, patch, ttl, owner) : merge.call(this.client, key, patch, ttl)));
   }
 
   /** Closes the store with the first of quit/close/disconnect it has; resolves when done. */

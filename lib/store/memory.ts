@@ -1,10 +1,14 @@
-import type { Session, SessionPatch } from '../types.js';
+import type { OwnedSession, OwnerChange, Session, SessionPatch } from '../types.js';
 import { applyPatch, parseSession } from '../session.js';
 
 interface Entry {
   json: string;
   /** Epoch ms, or Infinity for no expiry. */
   expires: number;
+  /** Set only for sessions saved with the `owner` option. */
+  owner: string | undefined;
+  createdAt: number;
+  savedAt: number;
 }
 
 export interface MemoryStoreOptions {
@@ -15,11 +19,14 @@ export interface MemoryStoreOptions {
 /**
  * In-process store for development and tests. Unlike koa-generic-session's,
  * it keeps a serialized copy (a later mutation of a request's object changes
- * nothing until it is saved), honours the ttl, and frees expired sessions.
- * It does not scale past one process.
+ * nothing until it is saved), honours the ttl, frees expired sessions, merges
+ * concurrent changes and indexes sessions by owner. It does not scale past
+ * one process.
  */
 export class MemoryStore {
   readonly #sessions = new Map<string, Entry>();
+  /** owner -> keys of their sessions; kept in step with `Entry.owner`. */
+  readonly #owners = new Map<string, Set<string>>();
   readonly #sweepInterval: number;
   #timer: NodeJS.Timeout | undefined;
 
@@ -39,22 +46,27 @@ export class MemoryStore {
   }
 
   get(key: string): Session | null {
-    const entry = this.#sessions.get(key);
-    if (entry === undefined) return null;
-    if (entry.expires <= Date.now()) {
-      this.#sessions.delete(key);
-      return null;
-    }
-    return parseSession(entry.json);
+    const entry = this.#live(key);
+    return entry === undefined ? null : parseSession(entry.json);
   }
 
-  set(key: string, session: Session, ttl?: number): void {
+  set(key: string, session: Session, ttl?: number, owner?: OwnerChange): void {
     if (ttl !== undefined && ttl <= 0) {
-      this.#sessions.delete(key);
+      this.#remove(key);
       return;
     }
-    const expires = ttl === undefined ? Infinity : Date.now() + ttl;
-    this.#sessions.set(key, { json: JSON.stringify(session), expires });
+    const now = Date.now();
+    const expires = ttl === undefined ? Infinity : now + ttl;
+    const previous = this.#sessions.get(key);
+    const entry: Entry = {
+      json: JSON.stringify(session),
+      expires,
+      owner: previous?.owner,
+      createdAt: previous?.createdAt ?? now,
+      savedAt: now,
+    };
+    this.#sessions.set(key, entry);
+    if (owner !== undefined) this.#index(key, entry, owner.owner, now);
     if (expires !== Infinity) this.#schedule();
   }
 
@@ -63,26 +75,55 @@ export class MemoryStore {
    * store is synchronous). Returns false and writes nothing when the session
    * is gone: destroyed or expired sessions are never resurrected.
    */
-  merge(key: string, patch: SessionPatch, ttl?: number): boolean {
-    const entry = this.#sessions.get(key);
-    if (entry === undefined || entry.expires <= Date.now()) {
-      this.#sessions.delete(key);
-      return false;
-    }
+  merge(key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange): boolean {
+    const entry = this.#live(key);
+    if (entry === undefined) return false;
     const data = JSON.parse(entry.json) as Record<string, unknown>;
     applyPatch(data, patch);
-    this.set(key, data as Session, ttl);
+    this.set(key, data as Session, ttl, owner);
     return true;
   }
 
-  touch(key: string, ttl?: number): void {
-    const entry = this.#sessions.get(key);
+  touch(key: string, ttl?: number, owner?: OwnerChange): void {
+    const entry = this.#live(key);
     if (entry === undefined) return;
     entry.expires = ttl === undefined ? Infinity : Date.now() + ttl;
+    if (owner !== undefined) this.#index(key, entry, owner.owner, entry.savedAt);
   }
 
   destroy(key: string): void {
-    this.#sessions.delete(key);
+    this.#remove(key);
+  }
+
+  /** The live sessions saved with `owner`. */
+  listOwned(owner: string): OwnedSession[] {
+    const keys = this.#owners.get(owner);
+    if (keys === undefined) return [];
+    const sessions: OwnedSession[] = [];
+    for (const key of [...keys]) {
+      const entry = this.#live(key);
+      if (entry === undefined) continue;
+      sessions.push({
+        key,
+        createdAt: entry.createdAt,
+        savedAt: entry.savedAt,
+        expiresAt: entry.expires === Infinity ? null : entry.expires,
+      });
+    }
+    return sessions;
+  }
+
+  /** Destroys every session of `owner` except `exceptKey`; returns how many it destroyed. */
+  destroyOwned(owner: string, exceptKey?: string): number {
+    const keys = this.#owners.get(owner);
+    if (keys === undefined) return 0;
+    let destroyed = 0;
+    for (const key of [...keys]) {
+      if (key === exceptKey) continue;
+      if (this.#live(key) !== undefined) destroyed++;
+      this.#remove(key);
+    }
+    return destroyed;
   }
 
   /** Removes every expired session now; returns how many were removed. */
@@ -90,7 +131,7 @@ export class MemoryStore {
     let removed = 0;
     for (const [key, entry] of this.#sessions) {
       if (entry.expires <= now) {
-        this.#sessions.delete(key);
+        this.#remove(key);
         removed++;
       }
     }
@@ -101,6 +142,43 @@ export class MemoryStore {
   /** Stops the sweep timer; the sessions stay. */
   close(): void {
     this.#stop();
+  }
+
+  /** The entry if it exists and has not expired; an expired one is removed. */
+  #live(key: string): Entry | undefined {
+    const entry = this.#sessions.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expires <= Date.now()) {
+      this.#remove(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #remove(key: string): void {
+    const entry = this.#sessions.get(key);
+    if (entry === undefined) return;
+    this.#sessions.delete(key);
+    if (entry.owner !== undefined) this.#unindex(key, entry.owner);
+  }
+
+  #index(key: string, entry: Entry, owner: string | undefined, now: number): void {
+    if (entry.owner === owner) return;
+    if (entry.owner !== undefined) this.#unindex(key, entry.owner);
+    entry.owner = owner;
+    // the creation time an owner's device list shows: the first save under this owner
+    entry.createdAt = now;
+    if (owner === undefined) return;
+    let keys = this.#owners.get(owner);
+    if (keys === undefined) this.#owners.set(owner, (keys = new Set()));
+    keys.add(key);
+  }
+
+  #unindex(key: string, owner: string): void {
+    const keys = this.#owners.get(owner);
+    if (keys === undefined) return;
+    keys.delete(key);
+    if (keys.size === 0) this.#owners.delete(owner);
   }
 
   #schedule(): void {

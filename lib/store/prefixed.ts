@@ -1,7 +1,30 @@
+import { createHash } from 'node:crypto';
 import type { Session } from '../types.js';
 import type { ResolvedOptions } from '../options.js';
 import type { StoreAdapter } from './adapter.js';
 import { sessionTtl, toSession } from '../session.js';
+
+/** One live session of an owner, as `listSessions()` shows it: never its id, which is a credential. */
+export interface SessionInfo {
+  /** An opaque, stable handle for this session (a hash of its store key). */
+  handle: string;
+  /** True for the session named by `listSessions(owner, { current })`. */
+  current: boolean;
+  createdAt: Date;
+  savedAt: Date;
+  /** ms left before it expires, or null for no expiry. */
+  ttl: number | null;
+}
+
+function handleOf(key: string): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 22);
+}
+
+function checkOwner(owner: unknown, method: string): asserts owner is string {
+  if (typeof owner !== 'string' || owner === '') {
+    throw new TypeError(`${method}(owner) takes the owner as a non-empty string, got ${typeof owner}`);
+  }
+}
 
 /**
  * What apps see as `ctx.sessionStore`: koa-generic-session's store wrapper,
@@ -30,5 +53,45 @@ export class PrefixedStore {
 
   async destroy(sid: string): Promise<void> {
     await this.#adapter.destroy(this.options.prefix + sid);
+  }
+
+  /**
+   * The live sessions of `owner` (the `owner` option's value), newest save
+   * first. Pass `{ current: ctx.sessionId }` to flag the caller's own.
+   */
+  async listSessions(owner: string, options: { current?: string | null } = {}): Promise<SessionInfo[]> {
+    checkOwner(owner, 'listSessions');
+    this.#assertIndexed();
+    const prefix = this.options.prefix;
+    const current = options.current ? prefix + options.current : undefined;
+    const now = Date.now();
+    return (await this.#adapter.listOwned(owner))
+      .filter((row) => row.key.startsWith(prefix))
+      .map((row) => ({
+        handle: handleOf(row.key),
+        current: row.key === current,
+        createdAt: new Date(row.createdAt),
+        savedAt: new Date(row.savedAt),
+        ttl: row.expiresAt === null ? null : Math.max(0, row.expiresAt - now),
+      }))
+      .sort((a, b) => b.savedAt.getTime() - a.savedAt.getTime());
+  }
+
+  /**
+   * Ends every session of `owner` (log out everywhere), except the one whose
+   * id is `except` (usually `ctx.sessionId`); resolves how many it ended.
+   * A request of one of them that is in flight cannot bring it back: its
+   * save finds the session gone (stores with `merge()`).
+   */
+  async destroySessions(owner: string, options: { except?: string | null } = {}): Promise<number> {
+    checkOwner(owner, 'destroySessions');
+    this.#assertIndexed();
+    return this.#adapter.destroyOwned(owner, options.except ? this.options.prefix + options.except : undefined);
+  }
+
+  #assertIndexed(): void {
+    if (!this.#adapter.canIndexOwners) {
+      throw new TypeError('listing or destroying sessions by owner needs the owner option and a store with listOwned and destroyOwned (MemoryStore, RedisStore)');
+    }
   }
 }
