@@ -64,6 +64,7 @@ export interface Ack {
   user: number;
   sid: string;
   v: number;
+  start: number;
   end: number;
 }
 
@@ -317,7 +318,9 @@ export async function redisKill(scale: Scale, persistence: boolean): Promise<Rep
       await redis.start();
       return { fault, recovered: elapsed() };
     });
-    const destroyed = persistence ? undefined : (ack: Ack) => ack.end < marks.recovered;
+    // without persistence, a request that began before the restart worked on a session the restart wiped
+    // (with merge-on-save, a save onto the vanished session writes nothing, by design: no resurrection)
+    const destroyed = persistence ? undefined : (ack: Ack) => ack.start < marks.recovered;
     const atKill = await checkWrites(beforeKill, load.users, redisPeek(redis), destroyed);
     const atEnd = await checkWrites(lastAcks(load.users), load.users, redisPeek(redis), destroyed);
     const writes: WriteCheck = {
