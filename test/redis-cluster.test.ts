@@ -3,7 +3,8 @@ import { once } from 'node:events';
 import type { Context } from 'koa';
 import { app, agent, cookieValue } from './support/app.js';
 import { RedisCluster, stopAllRedis, type RedisServer } from './support/redis.js';
-import { RedisStore } from '../lib/store/redis.js';
+import { RedisStore, RedisStoreTimeoutError } from '../lib/store/redis.js';
+import type { Session } from '../lib/index.js';
 
 const USERS = 12;
 
@@ -79,6 +80,35 @@ describe('RedisStore on a Redis Cluster (3 masters, real redis-server processes)
     console.log(`      a restarted master served its sessions again ${Date.now() - restarted}ms after answering PING`);
     expect(results).to.deep.equal(expected());
     expect(events).to.deep.equal(['connect']);
+  });
+
+  it('one master frozen (SIGSTOP): its commands time out without a disconnect, and the timed-out write is refused when it resumes', async () => {
+    const quick = new RedisStore({ cluster: cluster.startupNodes, commandTimeout: 300 });
+    const quickEvents: string[] = [];
+    quick.on('disconnect', () => quickEvents.push('disconnect'));
+    const frozen = await cluster.nodeForKey(keys[0]!);
+    try {
+      await once(quick, 'connect');
+      const other = [] as string[];
+      for (const key of keys) if ((await cluster.nodeForKey(key)) !== frozen) other.push(key);
+      const before = (await quick.get(keys[0]!)) as Session;
+      frozen.pause();
+      let error: unknown;
+      try {
+        await quick.set(keys[0]!, { ...before, user: 'late' }, 60_000);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).to.be.an.instanceOf(RedisStoreTimeoutError);
+      expect(((await quick.get(other[0]!)) as Session).user).to.match(/^user\d+$/);
+      frozen.resume();
+      // queued behind the buffered write on the same node connection: it runs after it
+      expect(((await quick.get(keys[0]!)) as Session).user).to.equal('user0');
+      expect(quickEvents).to.deep.equal([]);
+    } finally {
+      frozen.resume();
+      await quick.quit();
+    }
   });
 
   it('the whole cluster down: one disconnect, one connect when it is back, sessions kept', async () => {

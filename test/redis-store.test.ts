@@ -221,6 +221,8 @@ describe('RedisStore (standalone redis-server)', function () {
       const client = new Redis(redis.url);
       try {
         const given = new RedisStore({ client });
+        const events: string[] = [];
+        given.on('disconnect', () => events.push('disconnect'));
         await given.set('k', { cookie: {} }, 5000);
         await given.quit();
         expect(client.status).to.equal('ready');
@@ -228,9 +230,21 @@ describe('RedisStore (standalone redis-server)', function () {
         const owning = new RedisStore({ client, closeClient: true });
         await owning.quit();
         expect(client.status).to.equal('end');
+        expect(events).to.deep.equal([]);
       } finally {
         client.disconnect();
       }
+    });
+
+    it('reports disconnect for a given client that is already closed', async () => {
+      const client = new Redis(redis.url);
+      await once(client, 'ready');
+      client.disconnect();
+      await once(client, 'end');
+      const given = new RedisStore({ client });
+      await once(given, 'disconnect');
+      expect(given.status).to.equal('disconnected');
+      await given.quit();
     });
 
     it('attaches an error listener to the client, given or created', async () => {
