@@ -188,30 +188,39 @@ const live = new Set<RedisServer>();
 const dirs = new Set<string>();
 
 // Last resort when a test run ends without its after-hooks (a crash, a
-// forgotten stopAllRedis): no redis-server outlives the test process.
+// forgotten stopAllRedis, SIGTERM): no redis-server outlives the test process.
+// Installed with the first server, so importing this module changes nothing.
 function killAllNow(): void {
   for (const server of live) server.killNow();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }
-process.once('exit', killAllNow);
-for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, function onSignal() {
-    killAllNow();
-    // then die of the same signal, as without this handler
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  });
+let exitHooks = false;
+function installExitHooks(): void {
+  if (exitHooks) return;
+  exitHooks = true;
+  process.once('exit', killAllNow);
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAllNow();
+      // then die of the same signal, as without this handler (unless someone else handles it)
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
 }
 
 function tempDir(label: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `kgs-redis-${label}-`));
   dirs.add(dir);
+  installExitHooks();
   return dir;
 }
 
 /**
- * Ends every process these helpers started (SIGTERM, then SIGKILL when one
- * does not exit in time) and removes their temp dirs. Call it from an
- * `after` hook: it runs even when tests failed, and it is idempotent.
+ * Ends every process these helpers started in this test process (SIGTERM,
+ * then SIGKILL when one does not exit in time) and removes their temp dirs.
+ * Call it from an `after` hook of the `describe` that started them: it runs
+ * even when tests failed, and it is idempotent. (Servers other files left
+ * running would be ended too; mocha runs files one after the other.)
  */
 export async function stopAllRedis(): Promise<void> {
   await Promise.all([...live].map((server) => server.stop()));
@@ -262,6 +271,7 @@ export class RedisServer {
   #log = '';
 
   constructor(options: RedisServerOptions = {}) {
+    assertRedisInstalled();
     this.label = options.label ?? 'server';
     this.persistence = options.persistence ?? false;
     this.dir = options.dir ?? tempDir(this.label);
@@ -368,6 +378,7 @@ export class RedisServer {
     this.#child = child;
     this.#paused = false;
     live.add(this);
+    installExitHooks();
     this.#exited = new Promise((resolve) => {
       child.once('exit', () => {
         if (this.#child === child) this.#child = undefined;
