@@ -23,6 +23,7 @@ export {
   RedisStoreTimeoutError,
   type RedisClient,
   type RedisSerializer,
+  type RedisStoreInvalidValue,
   type RedisStoreOptions,
   type RedisStoreStatus,
 } from './store/redis.js';
