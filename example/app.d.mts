@@ -7,6 +7,16 @@ interface AnyStore {
   destroy(key: string): unknown;
 }
 
+/** One live session of a user, as the package's `listSessions()` gives it: a handle, never the session id. */
+export interface OwnedSessionInfo {
+  handle: string;
+  current: boolean;
+  createdAt: Date;
+  savedAt: Date;
+  /** ms left, or null for no expiry. */
+  ttl: number | null;
+}
+
 export interface DemoOptions {
   /** Use RedisStore on this URL instead of MemoryStore. */
   redisUrl?: string;
@@ -20,8 +30,19 @@ export interface Demo {
   readonly app: Koa;
   /** What the status line shows, e.g. 'MemoryStore (in this process)'. */
   readonly storeName: string;
-  /** Both session middlewares (defer-mode first), for `shutdown()` / `closeOnSignal()`. */
-  readonly sessions: ReadonlyArray<Koa.Middleware & { close(options?: { timeout?: number; closeStore?: boolean }): Promise<void> }>;
+  /**
+   * Both session middlewares (defer-mode first), for `shutdown()` / `closeOnSignal()`;
+   * the second one's `listSessions()` / `destroySessions()` work when `ownerIndex` is true.
+   */
+  readonly sessions: ReadonlyArray<
+    Koa.Middleware & {
+      close(options?: { timeout?: number; closeStore?: boolean }): Promise<void>;
+      listSessions(owner: string, options?: { current?: string | null }): Promise<OwnedSessionInfo[]>;
+      destroySessions(owner: string, options?: { except?: string | null }): Promise<number>;
+    }
+  >;
+  /** True when the store indexes sessions by owner, so the main middleware has `owner` and /devices works. */
+  readonly ownerIndex: boolean;
   /** How many times the store's get() ran. */
   readonly storeReads: number;
   /** Waits for in-flight session writes, then closes the store once. Idempotent. */

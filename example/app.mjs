@@ -1,5 +1,7 @@
-// The demo app: a view counter, login/logout with regenerateSession, and a
-// defer-mode section, on MemoryStore or (with a Redis URL) RedisStore.
+// The demo app: a view counter, login/logout with regenerateSession, a
+// "your devices" page (every session of the signed-in user, and log out
+// everywhere else), and a defer-mode section, on MemoryStore or (with a Redis
+// URL) RedisStore.
 // Plain Koa, no router, no body parser, no external assets.
 import { createHash, randomBytes } from 'node:crypto';
 import Koa from 'koa';
@@ -27,6 +29,12 @@ form { display: flex; gap: .5rem; flex-wrap: wrap; align-items: center; margin: 
 input[type=text] { font: inherit; padding: .35rem .6rem; border: 1px solid #99a; border-radius: .35rem; min-width: 12rem; }
 button { font: inherit; padding: .35rem .9rem; border: 0; border-radius: .35rem; background: var(--accent); color: #fff; cursor: pointer; }
 button.secondary { background: #778; }
+button.danger { background: #c0392b; }
+ul.devices { list-style: none; padding: 0; margin: .75rem 0; }
+ul.devices li { border-top: 1px solid rgba(127,127,127,.3); padding: .6rem 0; }
+ul.devices li:first-child { border-top: 0; }
+.tag { display: inline-block; font-size: .8rem; font-weight: 600; padding: 0 .45rem; border-radius: .3rem; background: var(--accent); color: #fff; margin-left: .35rem; }
+.notice { border-left: 4px solid var(--accent); padding-left: .75rem; }
 code { font-size: .9em; }
 footer { border-top: 1px solid rgba(127,127,127,.3); margin-top: 2rem; padding-top: .75rem; padding-bottom: 2rem; }
 `;
@@ -40,7 +48,7 @@ const CSP = [
 ].join('; ');
 
 /**
- * Builds the demo. Resolves to `{ app, storeName, sessions, storeReads, close }`:
+ * Builds the demo. Resolves to `{ app, storeName, ownerIndex, sessions, storeReads, close }`:
  * `app` is the Koa app (call `app.listen()` or `app.callback()`),
  * `close()` waits for session writes and closes the store.
  *
@@ -69,7 +77,19 @@ export async function createApp(options = {}) {
     defer: true,
     cookie: { ...cookie, path: '/defer' },
   });
-  const eagerSession = session({ store: counted, key: 'koa.sid', prefix: 'demo:sess:', cookie });
+  // The owner index: every session saved while someone is signed in is also
+  // recorded under their name, so /devices can list them and end the others.
+  // It needs a store that indexes owners (listOwned and destroyOwned);
+  // session() refuses `owner` with any other store, so it is only passed here
+  // when the store has them.
+  const ownerIndex = typeof store.listOwned === 'function' && typeof store.destroyOwned === 'function';
+  const eagerSession = session({
+    store: counted,
+    key: 'koa.sid',
+    prefix: 'demo:sess:',
+    cookie,
+    ...(ownerIndex ? { owner: (s) => (typeof s.user === 'string' ? s.user : undefined) } : {}),
+  });
 
   app.use(async (ctx, next) => {
     ctx.set('Content-Security-Policy', CSP);
@@ -129,6 +149,26 @@ ${body}
       await ctx.regenerateSession();
       Object.assign(ctx.session, { user: name, loggedInAt: new Date().toISOString(), views });
       redirect(ctx, '/');
+    },
+    'GET /devices': (ctx) => devices(ctx, page, storeName, ownerIndex),
+    'POST /devices/end-others': async (ctx) => {
+      // same care as the other forms: an HTML form post only (no cross-site
+      // fetch with a JSON body), and the SameSite=Lax cookie is not sent with
+      // a cross-site POST, so another site cannot press this button for you
+      await readForm(ctx);
+      const s = ctx.session;
+      if (typeof s.user !== 'string') {
+        ctx.status = 403;
+        return devices(ctx, page, storeName, ownerIndex);
+      }
+      if (!ownerIndex) {
+        ctx.status = 501;
+        return devices(ctx, page, storeName, ownerIndex);
+      }
+      const ended = await ctx.sessionStore.destroySessions(s.user, { except: ctx.sessionId });
+      // shown once by the page this redirects to (post/redirect/get)
+      s.ended = ended;
+      redirect(ctx, '/devices');
     },
     'POST /logout': (ctx) => {
       ctx.session = null;
@@ -207,6 +247,8 @@ touch the store for this request.</p>
   return {
     app,
     storeName,
+    /** True when the main session middleware has `owner` (the store indexes owners), so /devices works. */
+    ownerIndex,
     /** Both session middlewares, for `shutdown()` / `closeOnSignal()`. */
     sessions: [deferSession, eagerSession],
     /** How many times the store's get() ran (what the footer shows). */
@@ -231,6 +273,7 @@ function home(ctx, page, error, typed = '') {
     typeof s.user === 'string'
       ? `<p>Signed in as <strong id="user">${escape(s.user)}</strong>
 <span class="muted">since ${escape(new Date(s.loggedInAt).toLocaleString('en-GB', { timeZone: 'UTC' }))} UTC</span></p>
+<p><a href="/devices">Your devices</a>: where you are signed in, and log out everywhere else.</p>
 <form method="post" action="/logout"><button type="submit" class="secondary">Log out</button></form>
 <p class="muted">Logging out sets <code>ctx.session = null</code>: the session is destroyed in the store.</p>`
       : `<p>You are not signed in.</p>
@@ -255,6 +298,82 @@ so your session gets a new id and a new cookie.</p>`;
 ${account}
 </section>`,
   );
+}
+
+async function devices(ctx, page, storeName, ownerIndex) {
+  page(ctx, 'Your devices', await deviceSections(ctx, storeName, ownerIndex));
+}
+
+async function deviceSections(ctx, storeName, ownerIndex) {
+  const s = ctx.session;
+  if (typeof s.user !== 'string') {
+    return `<section>
+<h2>Your devices</h2>
+<p>You are not signed in, so there are no devices to show.</p>
+<p><a href="/">Sign in on the start page</a>.</p>
+</section>`;
+  }
+  if (!ownerIndex) {
+    return `<section>
+<h2>Your devices</h2>
+<p id="no-index">This store (${escape(storeName)}) cannot list the sessions of one user yet: the
+<code>owner</code> option needs a store with <code>listOwned</code> and <code>destroyOwned</code>
+(MemoryStore has them), so the demo runs without it here.</p>
+<p><a href="/">Back to the start page</a></p>
+</section>`;
+  }
+  let notice = '';
+  if (typeof s.ended === 'number') {
+    notice = `<p class="notice" id="ended" role="status">${
+      s.ended === 0
+        ? 'No other session was signed in.'
+        : `Ended ${s.ended} other ${s.ended === 1 ? 'session' : 'sessions'}: ${s.ended === 1 ? 'that device is' : 'those devices are'} signed out now.`
+    }</p>`;
+    delete s.ended;
+  }
+  // newest save first, as listSessions() gives them, but this device on top
+  const list = (await ctx.sessionStore.listSessions(s.user, { current: ctx.sessionId })).sort(
+    (a, b) => Number(b.current) - Number(a.current),
+  );
+  const others = list.filter((d) => !d.current).length;
+  const items = list.map(
+    (d) => `<li${d.current ? ' aria-current="true"' : ''}>
+<strong>${d.current ? 'This device' : 'Another device'}</strong>${d.current ? '<span class="tag">you are here</span>' : ''}
+<span class="muted"><code>${escape(d.handle.slice(0, 8))}</code></span><br>
+<span class="muted">Signed in ${escape(utc(d.createdAt))} · last active ${escape(utc(d.savedAt))} · ${escape(timeLeft(d.ttl))}</span>
+</li>`,
+  );
+  return `<section>
+<h2>Your devices</h2>
+${notice}
+<p id="device-count">Signed in on <strong>${list.length}</strong> ${list.length === 1 ? 'device' : 'devices'}</p>
+<ul class="devices" id="devices">
+${items.join('\n')}
+</ul>
+${
+  others > 0
+    ? `<form method="post" action="/devices/end-others"><button type="submit" class="danger">Log out everywhere else</button></form>`
+    : '<p class="muted">You are not signed in anywhere else.</p>'
+}
+<p class="muted">Every session saved while you are signed in is also recorded under your name
+(the <code>owner</code> option). This page lists them with
+<code>ctx.sessionStore.listSessions(owner, { current: ctx.sessionId })</code>, which shows an opaque
+handle for each, never its session id; the button calls
+<code>ctx.sessionStore.destroySessions(owner, { except: ctx.sessionId })</code>. Anyone who signs in
+with the same name shares this list: there are no passwords here.</p>
+</section>`;
+}
+
+function utc(date) {
+  return `${date.toLocaleString('en-GB', { timeZone: 'UTC' })} UTC`;
+}
+
+function timeLeft(ttl) {
+  if (ttl === null) return 'no expiry';
+  const minutes = Math.floor(ttl / 60_000);
+  if (minutes < 1) return 'expires in less than a minute';
+  const hours = Math.floor(minutes / 60);
+  return `expires in ${hours > 0 ? `${hours} h ` : ''}${minutes % 60} min`;
 }
 
 async function openStore({ redisUrl, store }) {

@@ -169,9 +169,9 @@ describe('demo (example/)', function () {
     const cookie = async (name: string): Promise<Cookie | undefined> =>
       (await context.cookies()).find((c) => c.name === name);
 
-    async function logIn(name: string): Promise<void> {
-      await page.getByLabel('Your name').fill(name);
-      await Promise.all([page.waitForURL(url('/')), page.getByRole('button', { name: 'Log in' }).click()]);
+    async function logIn(name: string, on: Page = page): Promise<void> {
+      await on.getByLabel('Your name').fill(name);
+      await Promise.all([on.waitForURL(url('/')), on.getByRole('button', { name: 'Log in' }).click()]);
     }
 
     it('counts page views across reloads, in an httpOnly signed cookie session', async function () {
@@ -300,6 +300,87 @@ describe('demo (example/)', function () {
         await other.close();
       }
     });
+
+    it('"Your devices": one user on three browsers, "Log out everywhere else" signs the other two out', async function () {
+      // Chromium reports every CSP refusal (inline style, script, form target) on the console
+      const refusals: string[] = [];
+      const watch = (p: Page): void => {
+        p.on('console', (m) => {
+          if (/Content Security Policy/i.test(m.text())) refusals.push(m.text());
+        });
+      };
+      watch(page);
+      const contexts: BrowserContext[] = [];
+      const open = async (): Promise<Page> => {
+        const c = await browser.newContext();
+        contexts.push(c);
+        const p = await c.newPage();
+        watch(p);
+        await p.goto(url('/'));
+        return p;
+      };
+      try {
+        await page.goto(url('/'));
+        expect(await page.getByRole('link', { name: 'Your devices' }).count(), 'no link before login').to.equal(0);
+        await logIn('Ada');
+        const [laptop, phone, bob] = (await Promise.all([open(), open(), open()])) as [Page, Page, Page];
+        await Promise.all([logIn('Ada', laptop), logIn('Ada', phone), logIn('Bob', bob)]);
+        const sids = await Promise.all(
+          [context, ...contexts].map(async (c) => (await c.cookies()).find((k) => k.name === 'koa.sid')?.value),
+        );
+        expect(new Set(sids).size, 'four browsers, four sessions').to.equal(4);
+
+        await Promise.all([page.waitForURL(url('/devices')), page.getByRole('link', { name: 'Your devices' }).click()]);
+        expect(await text('#device-count')).to.equal('Signed in on 3 devices');
+        const items = page.locator('#devices li');
+        expect(await items.count()).to.equal(3);
+        // this device is marked, and listed first
+        expect(await page.locator('#devices li[aria-current="true"]').count()).to.equal(1);
+        expect(await items.first().getAttribute('aria-current')).to.equal('true');
+        expect((await items.first().textContent())?.trim()).to.match(/^This device\s*you are here/);
+        for (const item of await items.all()) {
+          expect(((await item.textContent()) ?? '').replace(/\s+/g, ' ')).to.match(
+            /Signed in \d\d\/\d\d\/\d{4}, \d\d:\d\d:\d\d UTC · last active \d\d\/\d\d\/\d{4}, \d\d:\d\d:\d\d UTC · expires in 23 h \d+ min/,
+          );
+        }
+        expect(await page.getByText('Another device').count()).to.equal(2);
+        // handles only: no session id (a credential) of anyone appears in the page
+        const html = await page.content();
+        for (const sid of sids) expect(html).to.not.contain(sid);
+
+        // Bob's list is his own
+        await bob.goto(url('/devices'));
+        expect(((await bob.locator('#device-count').textContent()) ?? '').trim()).to.equal('Signed in on 1 device');
+
+        await Promise.all([
+          page.waitForURL(url('/devices')),
+          page.getByRole('button', { name: 'Log out everywhere else' }).click(),
+        ]);
+        expect(await page.getByRole('status').textContent()).to.equal('Ended 2 other sessions: those devices are signed out now.');
+        expect(await text('#device-count')).to.equal('Signed in on 1 device');
+        expect(await page.getByRole('button', { name: 'Log out everywhere else' }).count()).to.equal(0);
+        expect(await page.getByText('You are not signed in anywhere else.').isVisible()).to.equal(true);
+        // the notice shows once
+        await page.reload();
+        expect(await page.getByRole('status').count()).to.equal(0);
+
+        for (const other of [laptop, phone]) {
+          await other.reload();
+          expect(await other.locator('#user').count()).to.equal(0);
+          expect(await other.getByText('You are not signed in.').isVisible()).to.equal(true);
+          expect(Number(await other.locator('#views').textContent()), 'a fresh, empty session').to.equal(1);
+          await other.goto(url('/devices'));
+          expect(await other.getByText('You are not signed in, so there are no devices to show.').isVisible()).to.equal(true);
+        }
+        await page.goto(url('/'));
+        expect(await text('#user'), 'this device stays signed in').to.equal('Ada');
+        await bob.goto(url('/'));
+        expect(((await bob.locator('#user').textContent()) ?? '').trim(), 'another user is untouched').to.equal('Bob');
+        expect(refusals).to.deep.equal([]);
+      } finally {
+        for (const c of contexts) await c.close();
+      }
+    });
   });
 
   describe('over plain HTTP', function () {
@@ -346,6 +427,78 @@ describe('demo (example/)', function () {
         expect(store.data.size).to.equal(0);
         expect(store.ops().slice(-1)).to.deep.equal(['destroy']);
         expect((await agent.get('/').expect(200)).text).to.contain('You are not signed in.');
+      } finally {
+        await demo.close();
+      }
+    });
+
+    it('/devices lists one owner\'s sessions by handle; "Log out everywhere else" is a form POST that ends the others', async function () {
+      const demo = await createApp({ keys: ['demo test key'] });
+      try {
+        expect(demo.ownerIndex).to.equal(true);
+        const callback = demo.app.callback();
+        const signIn = async (name: string) => {
+          const agent = request.agent(callback);
+          await agent.get('/').expect(200);
+          const res = await agent.post('/login').type('form').send({ username: name }).expect(303);
+          const sid = /koa\.sid=([^;]+)/.exec(setCookieHeaders(res).join('\n'))?.[1];
+          expect(sid).to.be.a('string');
+          return { agent, sid: sid as string };
+        };
+        const [ann, annLaptop, annPhone, bob] = [await signIn('Ann'), await signIn('Ann'), await signIn('Ann'), await signIn('Bob')];
+        const home = await ann.agent.get('/').expect(200);
+        expect(home.text).to.contain('<a href="/devices">Your devices</a>');
+
+        const list = await ann.agent.get('/devices').expect(200).expect('Content-Type', /text\/html/);
+        expect(list.headers['content-security-policy']).to.match(/^default-src 'none'; style-src 'sha256-/);
+        expect(list.text).to.contain('<p id="device-count">Signed in on <strong>3</strong> devices</p>');
+        expect(list.text.match(/<li/g)).to.have.length(3);
+        expect(list.text.match(/aria-current="true"/g)).to.have.length(1);
+        expect(list.text).to.contain('<form method="post" action="/devices/end-others">');
+        for (const { sid } of [ann, annLaptop, annPhone, bob]) expect(list.text).to.not.contain(sid);
+        expect(await demo.sessions[1]!.listSessions('Ann')).to.have.length(3);
+
+        // only a same-site HTML form post from a signed-in session ends anything
+        await ann.agent.get('/devices/end-others').expect(405);
+        await ann.agent.post('/devices/end-others').send({}).expect(415);
+        const stranger = await request(callback).post('/devices/end-others').type('form').send('').expect(403);
+        expect(stranger.text).to.contain('You are not signed in');
+        expect(await demo.sessions[1]!.listSessions('Ann')).to.have.length(3);
+
+        const ended = await ann.agent.post('/devices/end-others').type('form').send('').expect(303);
+        expect(ended.headers.location).to.equal('/devices');
+        const after = await ann.agent.get('/devices').expect(200);
+        expect(after.text).to.contain('Ended 2 other sessions: those devices are signed out now.');
+        expect(after.text).to.contain('Signed in on <strong>1</strong> device</p>');
+        expect(after.text).to.not.contain('action="/devices/end-others"');
+        expect((await ann.agent.get('/devices').expect(200)).text, 'the notice shows once').to.not.contain('id="ended"');
+        expect(await demo.sessions[1]!.listSessions('Ann')).to.have.length(1);
+
+        for (const other of [annLaptop, annPhone]) {
+          expect((await other.agent.get('/').expect(200)).text).to.contain('You are not signed in.').and.match(/id="views">1</);
+        }
+        expect((await ann.agent.get('/').expect(200)).text).to.contain('Signed in as <strong id="user">Ann</strong>');
+        expect((await bob.agent.get('/').expect(200)).text).to.contain('Signed in as <strong id="user">Bob</strong>');
+
+        // once more with nobody else signed in: nothing to end, and it says so
+        await ann.agent.post('/devices/end-others').type('form').send('').expect(303);
+        expect((await ann.agent.get('/devices').expect(200)).text).to.contain('No other session was signed in.');
+      } finally {
+        await demo.close();
+      }
+    });
+
+    it('/devices on a store without an owner index: the demo runs without `owner` and the page says why', async function () {
+      const demo = await createApp({ keys: ['demo test key'], store: new RecordingStore() });
+      try {
+        expect(demo.ownerIndex).to.equal(false);
+        const agent = request.agent(demo.app.callback());
+        await agent.post('/login').type('form').send({ username: 'Alan' }).expect(303);
+        const page = await agent.get('/devices').expect(200);
+        expect(page.text).to.contain('This store (RecordingStore) cannot list the sessions of one user yet');
+        expect(page.text).to.not.contain('action="/devices/end-others"');
+        await agent.post('/devices/end-others').type('form').send('').expect(501);
+        expect((await agent.get('/').expect(200)).text, 'still signed in').to.contain('Signed in as <strong id="user">Alan</strong>');
       } finally {
         await demo.close();
       }
