@@ -7,7 +7,11 @@ import { SessionError } from '../errors.js';
  */
 export class RedisStoreTimeoutError extends SessionError {
   override readonly code = 'ERR_SESSION_STORE_TIMEOUT';
-  /** The Redis command that timed out: `'GET'`, `'SET'`, `'DEL'` or `'PEXPIRE'`. */
+  /**
+   * What timed out: `'GET'`, `'SET'`, `'MERGE'`, `'DEL'` or `'PEXPIRE'` (sent
+   * as a script when it carries the deadline guard or owner bookkeeping), or
+   * for the owner index `'OWNER INDEX'`, `'PTTL'` or `'DEL'`.
+   */
   readonly command: string;
   /** The `commandTimeout` in force, in ms. */
   readonly timeoutMs: number;

@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { debuglog } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
-import type { Session, SessionStore } from '../types.js';
+import type { OwnedSession, OwnerChange, Session, SessionPatch, SessionStore } from '../types.js';
 import { parseSession, toSession } from '../session.js';
 import { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
+import { OWNER_READ, OWNER_REMOVE, WRITE, type RedisScript } from './redis-scripts.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
 
@@ -69,6 +69,14 @@ export interface RedisStoreOptions {
    * network partition) can still apply a write after its caller timed out.
    */
   guardWrites?: boolean;
+  /**
+   * Prefix of the owner index keys (the session middleware's `owner` option),
+   * the only keys the store writes besides the sessions themselves: per owner
+   * a sorted set `<ownerPrefix>{<owner>}` and a hash `<ownerPrefix>{<owner>}:meta`
+   * (the braces are a Cluster hash tag, so both live in one slot). Must not
+   * contain `{` or `}`. Default `'koa:owner:'`.
+   */
+  ownerPrefix?: string;
 }
 
 /**
@@ -92,14 +100,8 @@ const CLUSTER_DEFAULTS: ClusterOptions = {
   clusterRetryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
 };
 
-// Refuses the write once the server's clock has passed ARGV[3] (ms). Scripts
-// that call TIME before writing need effects replication on Redis < 5.
-const GUARDED_SET = `if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call('TIME')
-if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[3]) then return 0 end
-if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-return 1`;
-const GUARDED_SET_SHA = createHash('sha1').update(GUARDED_SET).digest('hex');
+/** Commands per batch when listing or destroying an owner's sessions. */
+const BATCH = 1000;
 
 const SENTINELS_UNREACHABLE = /All sentinels are unreachable/;
 const CONNECTION_ERRORS = /^(Connection is closed|Stream isn't writeable|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache)/;
@@ -125,6 +127,12 @@ function isClient(value: unknown): value is RedisClient {
  *   ttl; a ttl at or below 0 deletes), sent inside a deadline-guarded script
  *   unless `guardWrites: false`; `destroy` one `DEL`; `touch` one `PEXPIRE`
  *   (nothing without a ttl).
+ * - `merge` (default serializer only) applies what one request changed onto
+ *   the stored session in one atomic script, without decoding any value.
+ * - With the middleware's `owner` option, every write also keeps the owner
+ *   index (see `ownerPrefix`) in the same round trip: inside the same script
+ *   on standalone and Sentinel; in a Cluster, where the owner's keys live in
+ *   another slot, as a second command sent at the same time.
  * - Emits `disconnect` when Redis is lost and `connect` when it is usable
  *   again, once per transition and never because of its own `quit()`; the
  *   session middleware's watcher listens to them. A single Cluster node
@@ -140,11 +148,25 @@ function isClient(value: unknown): value is RedisClient {
 export class RedisStore extends EventEmitter implements SessionStore {
   /** The ioredis client in use. */
   readonly client: RedisClient;
+  /**
+   * Applies `patch` (the top-level keys one request set or deleted) onto the
+   * stored session atomically and resets its ttl; resolves `false`, writing
+   * nothing, when the session no longer exists. One script call.
+   *
+   * Defined only with the default JSON serializer: the script splices JSON
+   * text, and the output of a custom serializer (msgpack, encryption,
+   * compression) cannot be patched inside Redis. The session middleware checks
+   * for `merge` once, at setup, so a store with a custom serializer simply gets
+   * whole-session saves, as any store without `merge` does, instead of a
+   * method that could not keep its promise.
+   */
+  declare readonly merge?: (key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange) => Promise<boolean>;
   readonly #isCluster: boolean;
   readonly #closeClient: boolean;
   readonly #serializer: RedisSerializer | undefined;
   readonly #commandTimeout: number;
   readonly #guardWrites: boolean;
+  readonly #ownerPrefix: string;
   readonly #detach: Array<() => void> = [];
   #status: RedisStoreStatus;
   #quitting: Promise<void> | undefined;
@@ -160,6 +182,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
     this.#serializer = options.serializer;
     this.#commandTimeout = options.commandTimeout ?? 2000;
     this.#guardWrites = options.guardWrites ?? true;
+    this.#ownerPrefix = options.ownerPrefix ?? 'koa:owner:';
     if (options.client !== undefined) {
       this.client = options.client;
       this.#closeClient = options.closeClient ?? false;
@@ -168,6 +191,12 @@ export class RedisStore extends EventEmitter implements SessionStore {
       this.#closeClient = options.closeClient ?? true;
     }
     this.#isCluster = (this.client as { isCluster?: unknown }).isCluster === true;
+    if (this.#serializer === undefined) {
+      Object.defineProperty(this, 'merge', {
+        value: (key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange) => this.#merge(key, patch, ttl, owner),
+        configurable: true,
+      });
+    }
     const status = this.client.status;
     this.#status = status === 'ready' ? 'connected' : status === 'end' ? 'disconnected' : 'connecting';
     this.#listen();
@@ -185,32 +214,85 @@ export class RedisStore extends EventEmitter implements SessionStore {
     return this.#decode(key, text);
   }
 
-  async set(key: string, session: Session, ttl?: number): Promise<void> {
+  async set(key: string, session: Session, ttl?: number, owner?: OwnerChange): Promise<void> {
     const px = ttlArgument(ttl);
-    if (px !== undefined && px <= 0) return this.destroy(key);
+    if (px !== undefined && px <= 0) return this.destroy(key, owner);
     const value = this.#serializer === undefined ? JSON.stringify(session) : this.#serializer.stringify(session);
     if (typeof value !== 'string') {
       throw new TypeError(`RedisStore serializer.stringify must return a string, got ${describe(value)}`);
     }
-    if (!this.#guardWrites) {
-      await this.#run('SET', () =>
-        px === undefined ? this.client.set(key, value) : this.client.set(key, value, 'PX', px),
-      );
-      return;
-    }
-    const applied = await this.#run('SET', (deadline) => this.#guardedSet(key, value, px, deadline));
-    if (applied !== 1) throw new RedisStoreTimeoutError('SET', this.#commandTimeout, { refused: true });
+    const code = await this.#write('SET', 'set', key, px, [value], owner);
+    if (code === 0) throw new RedisStoreTimeoutError('SET', this.#commandTimeout, { refused: true });
   }
 
-  async destroy(key: string): Promise<void> {
-    await this.#run('DEL', () => this.client.del(key));
+  async destroy(key: string, owner?: OwnerChange): Promise<void> {
+    await this.#write('DEL', 'del', key, undefined, [], owner);
   }
 
   /** Extends the key's ttl without rewriting it; nothing to do when the session has no ttl. */
-  async touch(key: string, ttl?: number): Promise<void> {
+  async touch(key: string, ttl?: number, owner?: OwnerChange): Promise<void> {
     const px = ttlArgument(ttl);
     if (px === undefined) return;
-    await this.#run('PEXPIRE', () => this.client.pexpire(key, px));
+    if (px <= 0) return this.destroy(key, owner);
+    await this.#write('PEXPIRE', 'touch', key, px, [], owner);
+  }
+
+  /**
+   * The live sessions recorded under `owner`: one script reads (and prunes)
+   * the owner's index, then one `PTTL` per session (pipelined, in batches)
+   * confirms it still exists; entries whose session is gone are dropped.
+   */
+  async listOwned(owner: string): Promise<OwnedSession[]> {
+    const [index, meta] = this.#ownerKeys(checkOwner(owner, 'listOwned'));
+    const reply = await this.#run('OWNER INDEX', () => this.#eval(OWNER_READ, [index, meta], ['prune', 'meta']));
+    const [members, flat] = reply as [string[], string[]];
+    const times = new Map<string, string>();
+    for (let i = 0; i + 1 < flat.length; i += 2) times.set(flat[i]!, flat[i + 1]!);
+    const ttls = await this.#batch('PTTL', members);
+    const now = Date.now();
+    const live: OwnedSession[] = [];
+    const gone: string[] = [];
+    members.forEach((key, i) => {
+      const pttl = ttls[i]!;
+      if (pttl === -2) {
+        gone.push(key);
+        return;
+      }
+      const [createdAt, savedAt] = (times.get(key) ?? '').split(':').map(Number);
+      live.push({
+        key,
+        createdAt: createdAt || now,
+        savedAt: savedAt || createdAt || now,
+        expiresAt: pttl < 0 ? null : now + pttl,
+      });
+    });
+    if (gone.length > 0) await this.#unindex(index, meta, gone);
+    return live;
+  }
+
+  /**
+   * Deletes every session recorded under `owner` but `exceptKey` (one `DEL`
+   * per session, in batches: multi-key on standalone, one key per command in a
+   * Cluster, where they live in other slots), then drops them from the index.
+   * Resolves how many sessions existed. Members are removed one by one, not
+   * the whole index: a session that logs in meanwhile stays listed.
+   */
+  async destroyOwned(owner: string, exceptKey?: string): Promise<number> {
+    const [index, meta] = this.#ownerKeys(checkOwner(owner, 'destroyOwned'));
+    const reply = await this.#run('OWNER INDEX', () => this.#eval(OWNER_READ, [index, meta], ['', '']));
+    const members = (reply as [string[]])[0].filter((key) => key !== exceptKey);
+    let destroyed = 0;
+    if (this.#isCluster) {
+      for (const n of await this.#batch('DEL', members)) destroyed += n;
+    } else {
+      for (let i = 0; i < members.length; i += BATCH) {
+        const keys = members.slice(i, i + BATCH);
+        destroyed += await this.#run('DEL', () => this.client.del(...keys));
+      }
+    }
+    // the index entries go once their sessions are gone: a failure in between leaves entries, never live sessions without one
+    await this.#unindex(index, meta, members);
+    return destroyed;
   }
 
   /**
@@ -313,17 +395,153 @@ export class RedisStore extends EventEmitter implements SessionStore {
     });
   }
 
-  async #guardedSet(key: string, value: string, px: number | undefined, deadline: number): Promise<unknown> {
-    if (this.#clockKnown === undefined) this.#syncClock();
-    await this.#clockKnown;
-    const args = [key, value, px === undefined ? '' : String(px), String(deadline + this.#clockOffset - this.#clockSlack)];
+  /* ---- writes ---- */
+
+  async #merge(key: string, patch: SessionPatch, ttl: number | undefined, owner: OwnerChange | undefined): Promise<boolean> {
+    const px = ttlArgument(ttl);
+    if (px !== undefined && px <= 0) return (await this.#write('DEL', 'del', key, undefined, [], owner)) > 0;
+    const code = await this.#write('MERGE', 'merge', key, px, encodePatch(patch), owner);
+    if (code === 0) throw new RedisStoreTimeoutError('MERGE', this.#commandTimeout, { refused: true });
+    if (code === -2) this.#invalid(key, 'not a JSON object, so the change could not be merged into it');
+    return code === 1;
+  }
+
+  /**
+   * One session write with its owner bookkeeping. Resolves the write's code:
+   * 1 applied, 0 refused (past its deadline), -1 the session is gone, -2 the
+   * stored value is not a JSON object; for `del`, how many keys it deleted.
+   */
+  async #write(
+    command: string,
+    op: WriteOp,
+    key: string,
+    px: number | undefined,
+    payload: string[],
+    change: OwnerChange | undefined,
+  ): Promise<number> {
+    const actions = ownerActions(op, change, this.#isCluster);
+    if (actions.length === 0) return this.#sessionWrite(command, op, key, px, payload);
+    if (!this.#isCluster) {
+      // one script holds the session key and the owners' keys: bookkeeping and write are one atomic step
+      const keys = [key, ...actions.flatMap((action) => this.#ownerKeys(action.owner))];
+      const kinds = actions.map((action) => action.kind);
+      return (await this.#run(command, (deadline) => this.#script(op, deadline, keys, px, key, kinds, payload)))[0]!;
+    }
+    // Cluster: the owners' keys live in other slots than the session key, so no one command may hold them all.
+    // The session write and each owner's bookkeeping go out at once: the request waits one round trip, not two.
+    const results = await Promise.allSettled([
+      this.#sessionWrite(command, op, key, px, payload),
+      ...actions.map((action) => this.#ownerWrite(command, action.kind, action.owner, key, px)),
+    ]);
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    const [code, ...present] = results.map((result) => (result as PromiseFulfilledResult<number>).value);
+    // Rare repairs, one more round trip: an owner change recorded for a session that turned out to be
+    // gone is taken back; a session saved under an owner whose index had lost it is recorded again.
+    await Promise.all(
+      actions.map((action, i) => {
+        if ((action.kind === 'add' || action.kind === 'keep') && code !== 1) {
+          return this.#ownerWrite(command, 'remove', action.owner, key, px);
+        }
+        if ((action.kind === 'xx' || action.kind === 'keepxx') && code === 1 && present[i] === 0) {
+          return this.#ownerWrite(command, action.kind === 'xx' ? 'add' : 'keep', action.owner, key, px);
+        }
+        return undefined;
+      }),
+    );
+    return code!;
+  }
+
+  /** A session write without owner bookkeeping: the plain command where one suffices, else the write script. */
+  async #sessionWrite(command: string, op: WriteOp, key: string, px: number | undefined, payload: string[]): Promise<number> {
+    const client = this.client;
+    if (op === 'del') return this.#run(command, () => client.del(key));
+    if (op === 'touch') return (await this.#run(command, () => client.pexpire(key, px!))) === 1 ? 1 : -1;
+    if (op === 'set' && !this.#guardWrites) {
+      const value = payload[0]!;
+      await this.#run(command, () => (px === undefined ? client.set(key, value) : client.set(key, value, 'PX', px)));
+      return 1;
+    }
+    return (await this.#run(command, (deadline) => this.#script(op, deadline, [key], px, '', [], payload)))[0]!;
+  }
+
+  /** The owner bookkeeping of a Cluster write, on the owner's keys alone; resolves 1 when the session was already recorded. */
+  async #ownerWrite(command: string, kind: OwnerKind, owner: string, member: string, px: number | undefined): Promise<number> {
+    return (await this.#run(command, (deadline) => this.#script('none', deadline, this.#ownerKeys(owner), px, member, [kind], [])))[1]!;
+  }
+
+  /** Runs the WRITE script (see redis-scripts.ts); `set` and `merge` carry the deadline guard unless `guardWrites: false`. */
+  async #script(
+    op: WriteOp | 'none',
+    deadline: number,
+    keys: string[],
+    px: number | undefined,
+    member: string,
+    kinds: OwnerKind[],
+    payload: string[],
+  ): Promise<number[]> {
+    let guard = '';
+    if (this.#guardWrites && (op === 'set' || op === 'merge')) {
+      if (this.#clockKnown === undefined) this.#syncClock();
+      await this.#clockKnown;
+      guard = String(deadline + this.#clockOffset - this.#clockSlack);
+    }
+    const stamp = kinds.length > 0 ? String(Date.now()) : '';
+    const args = [op, guard, px === undefined ? '' : String(px), member, stamp, String(kinds.length), ...kinds, ...payload];
+    return ((await this.#eval(WRITE, keys, args)) as Array<number | string>).map(Number);
+  }
+
+  async #eval(script: RedisScript, keys: string[], args: string[]): Promise<unknown> {
     try {
-      return await this.client.evalsha(GUARDED_SET_SHA, 1, ...args);
+      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
     } catch (err) {
       // the script cache is empty after a restart or on a new node: send the body once
       if (!/^NOSCRIPT/.test((err as Error)?.message ?? '')) throw err;
-      return this.client.eval(GUARDED_SET, 1, ...args);
+      return this.client.eval(script.body, keys.length, ...keys, ...args);
     }
+  }
+
+  /* ---- owner index ---- */
+
+  /**
+   * An owner's sorted set and hash. The owner sits in a Cluster hash tag, so
+   * both keys share one slot; `%`, `{` and `}` in it are percent-encoded, so
+   * the tag is always the whole owner and two owners never share a key.
+   */
+  #ownerKeys(owner: string): [string, string] {
+    const tag = owner.replace(/[%{}]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+    const index = `${this.#ownerPrefix}{${tag}}`;
+    return [index, index + ':meta'];
+  }
+
+  async #unindex(index: string, meta: string, members: string[]): Promise<void> {
+    for (let i = 0; i < members.length; i += BATCH) {
+      const chunk = members.slice(i, i + BATCH);
+      await this.#run('OWNER INDEX', () => this.#eval(OWNER_REMOVE, [index, meta], chunk));
+    }
+  }
+
+  /**
+   * `PTTL` or `DEL` of each key, in batches of `BATCH` commands: one pipeline
+   * per batch on standalone; in a Cluster, where the keys spread over every
+   * master, one command per key, all of a batch in flight at once.
+   */
+  async #batch(command: 'PTTL' | 'DEL', keys: string[]): Promise<number[]> {
+    const name = command === 'PTTL' ? 'pttl' : 'del';
+    const replies: number[] = [];
+    for (let i = 0; i < keys.length; i += BATCH) {
+      const chunk = keys.slice(i, i + BATCH);
+      const values = await this.#run(command, async () => {
+        if (this.#isCluster) return Promise.all(chunk.map((key) => this.client[name](key)));
+        const results = (await this.client.pipeline(chunk.map((key) => [name, key])).exec()) ?? [];
+        return results.map(([err, value]) => {
+          if (err) throw err;
+          return Number(value);
+        });
+      });
+      replies.push(...values);
+    }
+    return replies;
   }
 
   /**
@@ -437,6 +655,62 @@ function ttlArgument(ttl: unknown): number | undefined {
   return Math.ceil(ttl);
 }
 
+type WriteOp = 'set' | 'merge' | 'touch' | 'del';
+
+/** What a write does to one owner's index; see the OWNER function in redis-scripts.ts. */
+type OwnerKind = 'add' | 'xx' | 'keep' | 'keepxx' | 'remove';
+
+/**
+ * The owner bookkeeping of one write: drop the session from its previous
+ * owner, record it under its owner. On standalone the script already knows the
+ * session exists when it records it. In a Cluster the owner's node does not:
+ * a merge or touch under an unchanged owner then only updates an entry that
+ * is there (`xx`), so a late write never re-adds a session that a log out
+ * everywhere removed.
+ */
+function ownerActions(op: WriteOp, change: OwnerChange | undefined, cluster: boolean): Array<{ kind: OwnerKind; owner: string }> {
+  if (change === undefined) return [];
+  const owner = change.owner === undefined ? undefined : checkOwner(change.owner, 'owner');
+  const previous = change.previous === undefined ? undefined : checkOwner(change.previous, 'previous owner');
+  const actions: Array<{ kind: OwnerKind; owner: string }> = [];
+  if (previous !== undefined && previous !== owner) actions.push({ kind: 'remove', owner: previous });
+  if (owner === undefined) return actions;
+  if (op === 'del') actions.push({ kind: 'remove', owner });
+  else if (op === 'set') actions.push({ kind: 'add', owner });
+  else if (cluster && previous === owner) actions.push({ kind: op === 'touch' ? 'keepxx' : 'xx', owner });
+  else actions.push({ kind: op === 'touch' ? 'keep' : 'add', owner });
+  return actions;
+}
+
+function checkOwner(owner: unknown, what: string): string {
+  if (typeof owner !== 'string' || owner === '') {
+    throw new TypeError(`RedisStore ${what} must be a non-empty string, got ${describe(owner)}`);
+  }
+  return owner;
+}
+
+/**
+ * The patch as the WRITE script takes it: the count of members to set, each
+ * as (name JSON, value JSON), then the names to delete. Each member is
+ * serialized exactly as JSON.stringify(session) serializes it (toJSON gets the
+ * member name); one JSON drops (undefined, a function) is deleted, as a
+ * whole-session save would drop it.
+ */
+function encodePatch(patch: SessionPatch): string[] {
+  const set: string[] = [];
+  const unset: string[] = [];
+  for (const name of Object.keys(patch.set)) {
+    const holder = {};
+    Object.defineProperty(holder, name, { value: patch.set[name], enumerable: true });
+    const member = JSON.stringify(holder).slice(1, -1);
+    const nameJson = JSON.stringify(name);
+    if (member === '') unset.push(nameJson);
+    else set.push(nameJson, member.slice(nameJson.length + 1));
+  }
+  for (const name of patch.unset) unset.push(JSON.stringify(name));
+  return [String(set.length / 2), ...set, ...unset];
+}
+
 function createClient(options: RedisStoreOptions): RedisClient {
   if (options.cluster !== undefined) {
     const given = options.clusterOptions ?? {};
@@ -493,6 +767,12 @@ function validate(options: RedisStoreOptions): void {
   const timeout = options.commandTimeout;
   if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
     throw new TypeError(`RedisStore option "commandTimeout" must be a finite number of ms above 0, got ${describe(timeout)}`);
+  }
+  const prefix = options.ownerPrefix;
+  if (prefix !== undefined && !(typeof prefix === 'string' && prefix !== '' && !/[{}]/.test(prefix))) {
+    throw new TypeError(
+      `RedisStore option "ownerPrefix" must be a non-empty string without { or } (the owner is the key's Cluster hash tag), got ${describe(prefix)}`,
+    );
   }
   for (const name of ['guardWrites', 'closeClient'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'boolean') {

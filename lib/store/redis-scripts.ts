@@ -1,0 +1,248 @@
+import { createHash } from 'node:crypto';
+
+/** A Lua script and its SHA1, for EVALSHA with a fallback to EVAL. */
+export interface RedisScript {
+  readonly body: string;
+  readonly sha: string;
+}
+
+function script(body: string): RedisScript {
+  return { body, sha: createHash('sha1').update(body).digest('hex') };
+}
+
+/**
+ * How long past its score an owner-index member is kept before a read or a
+ * write prunes it, in ms. In a Cluster the score is set by the owner's node
+ * and the session expires on another node: the margin absorbs clock skew
+ * between them, so a live session is never pruned from its owner's index.
+ * Lists never show an expired session anyway: they check each session key.
+ */
+export const OWNER_PRUNE_GRACE_MS = 1000;
+
+/** Members pruned by one write at most, so a write never stalls Redis behind a big backlog. */
+const PRUNE_PER_WRITE = 100;
+
+// Scripts that call TIME before writing need effects replication on Redis < 5.
+const CLOCK = `if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+const PRUNE = `local function prune(z, meta, limit)
+  local old = redis.call('ZRANGEBYSCORE', z, '-inf', '(' .. (now - ${OWNER_PRUNE_GRACE_MS}), 'LIMIT', 0, limit)
+  for _, m in ipairs(old) do
+    redis.call('ZREM', z, m)
+    redis.call('HDEL', meta, m)
+  end
+  return #old
+end
+`;
+
+/**
+ * Splices a patch into the stored JSON object without decoding any value:
+ * the stored text is scanned only to find where each top-level member starts
+ * and ends (strings, nesting), untouched members are copied byte for byte,
+ * and the patch's members arrive already serialized by JSON.stringify in
+ * Node. Redis's cjson is used only to compare member names written with
+ * escapes (another writer's `"\\u00e9"` is the patch's `"é"`); it never sees a
+ * value, so nothing is re-encoded (cjson would turn [] into {}, round big
+ * numbers and re-escape strings).
+ */
+const SPLICE = `local function strend(s, i)
+  local j = i + 1
+  while true do
+    local k = string.find(s, '["\\\\]', j)
+    if not k then return nil end
+    if string.byte(s, k) == 34 then return k end
+    j = k + 2
+  end
+end
+local function valend(s, i)
+  local c = string.byte(s, i)
+  if c == 34 then return strend(s, i) end
+  if c == 123 or c == 91 then
+    local stack, j = {}, i
+    while true do
+      local k = string.find(s, '[%[%]{}"]', j)
+      if not k then return nil end
+      local b = string.byte(s, k)
+      if b == 34 then
+        k = strend(s, k)
+        if not k then return nil end
+      elseif b == 123 or b == 91 then
+        stack[#stack + 1] = b + 2
+      else
+        if stack[#stack] ~= b then return nil end
+        stack[#stack] = nil
+        if #stack == 0 then return k end
+      end
+      j = k + 1
+    end
+  end
+  local _, e = string.find(s, '^[%w%.%+%-]+', i)
+  return e
+end
+local function ws(s, i)
+  return (string.find(s, '[^ \\t\\n\\r]', i))
+end
+local function members(s)
+  local i = ws(s, 1)
+  if not i or string.byte(s, i) ~= 123 then return nil end
+  local list = {}
+  i = ws(s, i + 1)
+  if not i then return nil end
+  if string.byte(s, i) == 125 then
+    if ws(s, i + 1) then return nil end
+    return list
+  end
+  while true do
+    if string.byte(s, i) ~= 34 then return nil end
+    local ke = strend(s, i)
+    if not ke then return nil end
+    local colon = ws(s, ke + 1)
+    if not colon or string.byte(s, colon) ~= 58 then return nil end
+    local v = ws(s, colon + 1)
+    if not v then return nil end
+    local ve = valend(s, v)
+    if not ve then return nil end
+    list[#list + 1] = { string.sub(s, i, ke), i, ve }
+    local n = ws(s, ve + 1)
+    if not n then return nil end
+    local b = string.byte(s, n)
+    if b == 125 then
+      if ws(s, n + 1) then return nil end
+      return list
+    end
+    if b ~= 44 then return nil end
+    i = ws(s, n + 1)
+    if not i then return nil end
+  end
+end
+local function name(k)
+  if not string.find(k, '\\\\', 1, true) then return string.sub(k, 2, -2) end
+  local ok, d = pcall(cjson.decode, k)
+  if ok and type(d) == 'string' then return d end
+  return '\\255' .. k
+end
+local function splice(stored, at)
+  local list = members(stored)
+  if not list then return nil end
+  local sets, order, drop = {}, {}, {}
+  local count = tonumber(ARGV[at])
+  for i = 1, count do
+    local k = ARGV[at + 2 * i - 1]
+    local id = name(k)
+    if not sets[id] then order[#order + 1] = id end
+    sets[id] = k .. ':' .. ARGV[at + 2 * i]
+  end
+  for i = at + 2 * count + 1, #ARGV do drop[name(ARGV[i])] = true end
+  local out, done = {}, {}
+  for _, m in ipairs(list) do
+    local id = name(m[1])
+    if drop[id] then
+    elseif sets[id] then
+      if not done[id] then
+        out[#out + 1] = sets[id]
+        done[id] = true
+      end
+    else
+      out[#out + 1] = string.sub(stored, m[2], m[3])
+    end
+  end
+  for _, id in ipairs(order) do
+    if not done[id] and not drop[id] then out[#out + 1] = sets[id] end
+  end
+  return '{' .. table.concat(out, ',') .. '}'
+end
+`;
+
+/**
+ * One owner-index action on a sorted set (member: session key, score: expiry
+ * in the server's ms, +inf for none) and its hash (member: "createdAt:savedAt",
+ * the app's clock). Kinds: `add` records a save (created on first sight),
+ * `keep` a ttl change (savedAt kept), `xx`/`keepxx` the same only when the
+ * member is already there (Cluster: a late write must not re-add a session a
+ * log-out-everywhere removed), `remove` drops it. Returns 1 when the member
+ * was there before, else 0.
+ */
+const OWNER = `local function owner(kind, z, meta, member, score, stamp)
+  prune(z, meta, ${PRUNE_PER_WRITE})
+  if kind == 'remove' then
+    redis.call('ZREM', z, member)
+    redis.call('HDEL', meta, member)
+    return 1
+  end
+  local present = redis.call('ZSCORE', z, member) ~= false
+  if not present and (kind == 'xx' or kind == 'keepxx') then return 0 end
+  redis.call('ZADD', z, score, member)
+  local times = present and redis.call('HGET', meta, member) or false
+  local created = times and string.match(times, '^(%d+):') or stamp
+  if times and (kind == 'keep' or kind == 'keepxx') then return 1 end
+  redis.call('HSET', meta, member, created .. ':' .. stamp)
+  return present and 1 or 0
+end
+`;
+
+/**
+ * Every write of the store, as one atomic script.
+ *
+ * KEYS: the session key (absent for op `none`), then a sorted set and a hash
+ * per owner action.
+ * ARGV: op (`set` | `merge` | `touch` | `del` | `none`), deadline (server ms,
+ * '' for none), px ('' for none), member (the session key), stamp (app ms),
+ * action count n, n action kinds, then for `set` the value, for `merge` the
+ * patch: m, m pairs (member name JSON, value JSON), then names to delete.
+ *
+ * Returns { code, present per action }: code 1 applied, 0 refused (deadline
+ * passed: nothing written), -1 the session key does not exist (merge, touch:
+ * nothing written), -2 the stored value is not a JSON object (merge: nothing
+ * written); for `del`, how many keys it deleted. Owner actions run only when
+ * the write goes ahead, and before the session write, so an error in them
+ * leaves the session untouched.
+ */
+export const WRITE = script(`${CLOCK}${PRUNE}${SPLICE}${OWNER}local op, deadline, px, member, stamp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if deadline ~= '' and now > tonumber(deadline) then return { 0 } end
+local n = tonumber(ARGV[6])
+local value
+local code = 1
+if op == 'merge' then
+  local stored = redis.call('GET', KEYS[1])
+  if not stored then return { -1 } end
+  value = splice(stored, 7 + n)
+  if not value then return { -2 } end
+elseif op == 'set' then
+  value = ARGV[7 + n]
+elseif op == 'touch' then
+  if redis.call('PEXPIRE', KEYS[1], px) == 0 then return { -1 } end
+elseif op == 'del' then
+  code = redis.call('DEL', KEYS[1])
+end
+local base = op == 'none' and 0 or 1
+local score = px == '' and '+inf' or tostring(now + tonumber(px))
+local result = { code }
+for i = 1, n do
+  result[i + 1] = owner(ARGV[6 + i], KEYS[base + 2 * i - 1], KEYS[base + 2 * i], member, score, stamp)
+end
+if value then
+  if px == '' then redis.call('SET', KEYS[1], value) else redis.call('SET', KEYS[1], value, 'PX', px) end
+end
+return result`);
+
+/**
+ * An owner's members (KEYS: sorted set, hash). ARGV[1] 'prune' first drops
+ * members past their score (plus the grace); ARGV[2] 'meta' adds the hash.
+ * Returns { members, hash as a flat list }.
+ */
+export const OWNER_READ = script(`${CLOCK}${PRUNE}if ARGV[1] == 'prune' then
+  while prune(KEYS[1], KEYS[2], 1000) == 1000 do end
+end
+local list = redis.call('ZRANGE', KEYS[1], 0, -1)
+if ARGV[2] == 'meta' then return { list, redis.call('HGETALL', KEYS[2]) } end
+return { list, {} }`);
+
+/** Drops the members in ARGV from an owner's index (KEYS: sorted set, hash). */
+export const OWNER_REMOVE = script(`for i = 1, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[i])
+  redis.call('HDEL', KEYS[2], ARGV[i])
+end
+return #ARGV`);

@@ -1,0 +1,361 @@
+import { expect } from 'chai';
+import { once } from 'node:events';
+import Koa from 'koa';
+import request from 'supertest';
+import session, { type Session, type SessionPatch } from '../lib/index.js';
+import { applyPatch } from '../lib/session.js';
+import { RedisStore, RedisStoreTimeoutError, type RedisStoreInvalidValue, type RedisStoreOptions } from '../lib/store/redis.js';
+import { RedisServer, stopAllRedis, waitFor } from './support/redis.js';
+import { concurrencyApp, parallelChanges } from './support/merge-scenarios.js';
+
+const cookieOf = (res: { headers: Record<string, unknown> }) =>
+  ([] as string[]).concat((res.headers['set-cookie'] as string[] | undefined) ?? []).map((c) => c.split(';')[0]).join('; ');
+
+/** A small seeded PRNG (mulberry32), so a failing random case can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Values Redis's cjson would change: [] becomes {}, numbers lose digits past 14, escapes are rewritten. */
+const TRICKY: Record<string, unknown> = {
+  emptyArray: [],
+  emptyObject: {},
+  nestedEmpties: { a: [[], {}, [[]], { b: [] }], c: { d: { e: {} } } },
+  unicode: 'é 日本語 😀 \u0301e \u202e rtl \u2028\u2029',
+  loneSurrogates: '\ud800 \udfff x\ud83d',
+  control: '\u0000\u0001\b\f\n\r\t\u001f\u007f',
+  quotes: 'say "hi" \\ back\\slash \\" }{ ][ ,: {"a":1} \\u0041',
+  bigNumbers: [2 ** 53, -(2 ** 53) + 1, 1.2345678901234567e29, 0.1 + 0.2, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, -0],
+  precise: 123456789.12345679,
+  nulls: [null, { n: null }],
+  booleans: [true, false],
+  deep: { l1: { l2: { l3: { l4: ['x', { l5: [1, [2, [3, []]]] }] } } } },
+  emptyString: '',
+};
+
+describe('RedisStore merge: concurrent requests on one session keep every change (real redis-server)', function () {
+  let redis: RedisServer;
+  let store: RedisStore;
+  const stores: RedisStore[] = [];
+
+  const open = async (options: RedisStoreOptions = {}) => {
+    const s = new RedisStore({ url: redis.url, ...options });
+    stores.push(s);
+    await once(s, 'connect');
+    return s;
+  };
+  const raw = async (key: string) => (await redis.command('GET', key)) as string | null;
+
+  before(async () => {
+    redis = await RedisServer.start({ label: 'merge' });
+  });
+  after(stopAllRedis);
+  beforeEach(async () => {
+    await redis.command('FLUSHALL');
+    store = await open();
+  });
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((s) => s.quit()));
+  });
+
+  describe('through the middleware', () => {
+    for (const n of [2, 10, 50]) {
+      it(`${n} parallel requests on one session, each setting its own key: all kept`, async () => {
+        const result = await parallelChanges(concurrencyApp({ store }), n);
+        console.log(`      RedisStore, merge, ${n} parallel changes: ${result.kept} kept, ${result.lost} lost`);
+        expect(result.lost).to.equal(0);
+      });
+    }
+
+    it('a deleted key stays deleted while another request sets a different key', async () => {
+      const handler = concurrencyApp({ store }).callback();
+      const cookie = cookieOf(await request(handler).get('/login'));
+      await request(handler).get('/set?k=x').set('Cookie', cookie);
+      await Promise.all([
+        request(handler).get('/del?k=x').set('Cookie', cookie),
+        request(handler).get('/set?k=y').set('Cookie', cookie),
+      ]);
+      const final = (await request(handler).get('/').set('Cookie', cookie)).body as Record<string, unknown>;
+      expect(final).to.not.have.property('x');
+      expect(final).to.include({ y: true, user: 'ann' });
+    });
+
+    it('a session destroyed while a request was in flight is not resurrected by its late merge', async () => {
+      const handler = concurrencyApp({ store }, 40).callback();
+      const cookie = cookieOf(await request(handler).get('/login'));
+      expect(await redis.command('DBSIZE')).to.equal(1);
+      const late = request(handler).get('/set?k=late').set('Cookie', cookie).then((r) => r);
+      await request(handler).get('/logout').set('Cookie', cookie).expect(200);
+      const res = await late;
+      expect(res.status).to.equal(200);
+      expect(await redis.command('DBSIZE')).to.equal(0);
+      // the late request clears the cookie of the session it found gone
+      expect(cookieOf(res)).to.match(/^koa\.sid=;/);
+    });
+
+    it('a session that expired while a request was in flight is not resurrected', async () => {
+      const handler = concurrencyApp({ store, cookie: { maxAge: 150 } }, 300).callback();
+      const login = await request(handler).get('/login');
+      const key = `koa:sess:${/koa\.sid=([^;]+)/.exec(cookieOf(login))![1]}`;
+      const res = await request(handler).get('/set?k=late').set('Cookie', cookieOf(login));
+      expect(res.body.user).to.equal('ann');
+      expect(await redis.command('EXISTS', key)).to.equal(0);
+      expect(await redis.command('DBSIZE')).to.equal(0);
+    });
+
+    it('two requests changing the same key: the last one to finish wins', async () => {
+      const app = concurrencyApp({ store });
+      app.middleware.splice(1, 0, async (ctx, next) => {
+        if (ctx.path !== '/name') return next();
+        const s = ctx.session!;
+        await new Promise((r) => setTimeout(r, Number(ctx.query.wait)));
+        s.name = ctx.query.v;
+        ctx.body = 'ok';
+      });
+      const handler = app.callback();
+      const cookie = cookieOf(await request(handler).get('/login'));
+      await Promise.all([
+        request(handler).get('/name?v=first&wait=5').set('Cookie', cookie),
+        request(handler).get('/name?v=second&wait=40').set('Cookie', cookie),
+      ]);
+      expect((await request(handler).get('/').set('Cookie', cookie)).body.name).to.equal('second');
+    });
+
+    /**
+     * An app whose /change waits on `gate` between loading the session and
+     * changing it, so the test can write to the stored session meanwhile.
+     */
+    function gatedApp(options: Parameters<typeof session>[0]) {
+      let release!: () => void;
+      let reached!: () => void;
+      const gate = { loaded: new Promise<void>((r) => (reached = r)), go: new Promise<void>((r) => (release = r)) };
+      const app = new Koa();
+      app.keys = ['merge test key'];
+      app.use(session(options));
+      app.use(async (ctx) => {
+        const s = ctx.session!;
+        if (ctx.path === '/login') s.user = 'ann';
+        if (ctx.path === '/change') {
+          reached();
+          await gate.go;
+          s.mine = true;
+        }
+        ctx.body = ctx.session;
+      });
+      return { handler: app.callback(), loaded: gate.loaded, release };
+    }
+
+    for (const [label, options, kept] of [
+      ['merge (the default)', {}, true],
+      ['merge: false', { merge: false }, false],
+    ] as const) {
+      it(`${label}: a key written by another request meanwhile is ${kept ? 'kept' : 'overwritten (whole-session save, last write wins)'}`, async () => {
+        const { handler, loaded, release } = gatedApp({ store, ...options });
+        const login = await request(handler).get('/login');
+        const key = `koa:sess:${/koa\.sid=([^;]+)/.exec(cookieOf(login))![1]}`;
+        const change = request(handler).get('/change').set('Cookie', cookieOf(login)).then((r) => r);
+        await loaded;
+        expect(await store.merge!(key, { set: { other: 'written meanwhile' }, unset: [] }, 60_000)).to.equal(true);
+        release();
+        expect((await change).status).to.equal(200);
+        const stored = JSON.parse((await raw(key))!) as Record<string, unknown>;
+        expect(stored).to.include({ user: 'ann', mine: true });
+        if (kept) expect(stored.other).to.equal('written meanwhile');
+        else expect(stored).to.not.have.property('other');
+      });
+    }
+
+    it('a custom serializer: the store offers no merge(), so the middleware does whole-session saves', async () => {
+      const custom = await open({ serializer: { stringify: (s) => 'v1:' + JSON.stringify(s), parse: (t) => JSON.parse(t.slice(3)) } });
+      expect(custom.merge).to.equal(undefined);
+      expect('merge' in custom).to.equal(false);
+      expect(typeof store.merge).to.equal('function');
+      const { handler, loaded, release } = gatedApp({ store: custom });
+      const login = await request(handler).get('/login');
+      const key = `koa:sess:${/koa\.sid=([^;]+)/.exec(cookieOf(login))![1]}`;
+      const change = request(handler).get('/change').set('Cookie', cookieOf(login)).then((r) => r);
+      await loaded;
+      await redis.command('SET', key, 'v1:' + JSON.stringify({ ...JSON.parse((await raw(key))!.slice(3)), other: 1 }));
+      release();
+      expect((await change).status).to.equal(200);
+      const stored = (await raw(key))!;
+      expect(stored.startsWith('v1:')).to.equal(true);
+      expect(JSON.parse(stored.slice(3))).to.include({ user: 'ann', mine: true }).and.not.have.property('other');
+    });
+  });
+
+  describe('store.merge()', () => {
+    const base = { cookie: { maxAge: 60_000, httpOnly: true, path: '/' }, user: 'ann' };
+
+    it('returns false and writes nothing when the key does not exist (destroyed or expired)', async () => {
+      expect(await store.merge!('koa:sess:gone', { set: { a: 1 }, unset: [] }, 60_000)).to.equal(false);
+      expect(await redis.command('EXISTS', 'koa:sess:gone')).to.equal(0);
+      await store.set('koa:sess:short', base as Session, 30);
+      await waitFor('the key to expire', async () => ((await redis.command('EXISTS', 'koa:sess:short')) === 0 ? true : undefined));
+      expect(await store.merge!('koa:sess:short', { set: { a: 1 }, unset: [] }, 60_000)).to.equal(false);
+      expect(await redis.command('DBSIZE')).to.equal(0);
+    });
+
+    it('resets the ttl: PX with a ttl, no expiry without one; a ttl at or below 0 deletes', async () => {
+      await store.set('koa:sess:t', base as Session, 5_000);
+      expect(await store.merge!('koa:sess:t', { set: { a: 1 }, unset: [] }, 90_000)).to.equal(true);
+      expect(Number(await redis.command('PTTL', 'koa:sess:t'))).to.be.within(89_000, 90_000);
+      expect(await store.merge!('koa:sess:t', { set: { a: 2 }, unset: [] })).to.equal(true);
+      expect(await redis.command('PTTL', 'koa:sess:t')).to.equal(-1);
+      expect(JSON.parse((await raw('koa:sess:t'))!).a).to.equal(2);
+      expect(await store.merge!('koa:sess:t', { set: { a: 3 }, unset: [] }, 0)).to.equal(true);
+      expect(await redis.command('EXISTS', 'koa:sess:t')).to.equal(0);
+      expect(await store.merge!('koa:sess:t', { set: { a: 3 }, unset: [] }, -5)).to.equal(false);
+      expect(await redis.command('EXISTS', 'koa:sess:t')).to.equal(0);
+    });
+
+    it('keeps every value byte for byte: each tricky value set by a patch, and left untouched by one', async () => {
+      const key = 'koa:sess:fidelity';
+      // set by the patch
+      await store.set(key, base as Session, 60_000);
+      const patch: SessionPatch = { set: { ...TRICKY }, unset: [] };
+      expect(await store.merge!(key, patch, 60_000)).to.equal(true);
+      const expected = { ...base, ...TRICKY };
+      expect(await raw(key)).to.equal(JSON.stringify(expected));
+      expect(JSON.parse((await raw(key))!).emptyArray).to.deep.equal([]);
+      // untouched by the next patch: the bytes of every other member stay as they were
+      expect(await store.merge!(key, { set: { user: 'bob' }, unset: ['precise'] }, 60_000)).to.equal(true);
+      const after = { ...expected, user: 'bob' } as Record<string, unknown>;
+      delete after.precise;
+      expect(await raw(key)).to.equal(JSON.stringify(after));
+      // and the session reads back equal
+      const read = (await store.get(key)) as Record<string, unknown>;
+      expect(JSON.stringify(read)).to.equal(JSON.stringify(after));
+    });
+
+    it('member names with quotes, backslashes, braces, unicode and control characters are matched exactly', async () => {
+      const key = 'koa:sess:names';
+      const names = ['"', '\\', '}', '{"a":1}', 'é', '😀', '\ud800', '\n', '', ' ', 'a:b,c', '__proto__x'];
+      const initial: Record<string, unknown> = { cookie: {} };
+      names.forEach((n, i) => (initial[n] = i));
+      await redis.command('SET', key, JSON.stringify(initial));
+      const patch: SessionPatch = { set: Object.fromEntries(names.slice(0, 6).map((n) => [n, `new ${n}`])), unset: names.slice(6) };
+      expect(await store.merge!(key, patch, 60_000)).to.equal(true);
+      const expected = JSON.parse(JSON.stringify(initial)) as Record<string, unknown>;
+      applyPatch(expected, patch);
+      expect(await raw(key)).to.equal(JSON.stringify(expected));
+    });
+
+    it('random sessions and patches (seeded): the stored bytes equal JSON.stringify of the patch applied in Node', async () => {
+      const seed = 20240611;
+      const rand = random(seed);
+      const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+      const atoms = Object.values(TRICKY).flatMap((v) => (Array.isArray(v) ? [v, ...v] : [v]));
+      const names = ['a', 'b', 'c', 'cookie', 'é', '😀', '"q"', 'x\\y', '{', '}', '[]', '', ' ', '\u0000', 'user', 'flash', '\ud800'];
+      const value = (depth: number): unknown => {
+        const r = rand();
+        if (depth > 2 || r < 0.5) return pick(atoms);
+        if (r < 0.75) return Array.from({ length: Math.floor(rand() * 4) }, () => value(depth + 1));
+        return Object.fromEntries(Array.from({ length: Math.floor(rand() * 4) }, () => [pick(names), value(depth + 1)]));
+      };
+      for (let round = 0; round < 300; round++) {
+        const key = `koa:sess:random${round % 7}`;
+        const initial = Object.fromEntries(Array.from({ length: 1 + Math.floor(rand() * 8) }, () => [pick(names), value(0)]));
+        const text = JSON.stringify(initial);
+        await redis.command('SET', key, text);
+        const patch: SessionPatch = { set: {}, unset: [] };
+        for (let i = Math.floor(rand() * 5); i > 0; i--) patch.set[pick(names)] = value(0);
+        for (let i = Math.floor(rand() * 3); i > 0; i--) patch.unset.push(pick(names));
+        expect(await store.merge!(key, patch, 60_000)).to.equal(true);
+        const expected = JSON.parse(text) as Record<string, unknown>;
+        applyPatch(expected, patch);
+        const context = `seed ${seed}, round ${round}: ${text} + ${JSON.stringify(patch)}`;
+        expect(await raw(key), context).to.equal(JSON.stringify(expected));
+      }
+    });
+
+    it('JSON written by another program (whitespace, escaped names, duplicate names) merges to the same object', async () => {
+      const key = 'koa:sess:foreign';
+      const text = ' {\n  "cookie" : { "maxAge" : 1000 } ,\t"caf\\u00e9" : [ 1 , [] ] ,"x":1, "x" : 2,\r\n "keep" : "\\u0041\\/" }\n';
+      await redis.command('SET', key, text);
+      expect(await store.merge!(key, { set: { café: 'set', x: 3 }, unset: [] }, 60_000)).to.equal(true);
+      expect(JSON.parse((await raw(key))!)).to.deep.equal({ cookie: { maxAge: 1000 }, café: 'set', x: 3, keep: 'A/' });
+      // untouched members are copied as written, escapes included
+      expect(await raw(key)).to.contain('"keep" : "\\u0041\\/"');
+      await store.merge!(key, { set: {}, unset: ['café', 'x'] }, 60_000);
+      expect(JSON.parse((await raw(key))!)).to.deep.equal({ cookie: { maxAge: 1000 }, keep: 'A/' });
+    });
+
+    it('a member JSON drops (undefined, a function, toJSON returning undefined) is deleted, as a whole-session save drops it', async () => {
+      const key = 'koa:sess:dropped';
+      await redis.command('SET', key, JSON.stringify({ cookie: {}, a: 1, b: 2, c: 3, d: 4 }));
+      const when = new Date(0);
+      const patch: SessionPatch = { set: { a: undefined, b: () => 1, c: { toJSON: () => undefined }, d: when }, unset: [] };
+      expect(await store.merge!(key, patch, 60_000)).to.equal(true);
+      expect(await raw(key)).to.equal(JSON.stringify({ cookie: {}, d: when }));
+    });
+
+    it('a stored value that is not a JSON object: false, the invalid event, and the value left as it was', async () => {
+      const invalid: RedisStoreInvalidValue[] = [];
+      store.on('invalid', (info) => invalid.push(info));
+      for (const text of ['[1,2]', 'not json', '{"a":1', '{"a":1}}', '"text"', '{"a":[}']) {
+        await redis.command('SET', 'koa:sess:bad', text);
+        expect(await store.merge!('koa:sess:bad', { set: { a: 2 }, unset: [] }, 60_000), text).to.equal(false);
+        expect(await raw('koa:sess:bad')).to.equal(text);
+      }
+      expect(invalid).to.have.length(6);
+      expect(invalid[0]).to.deep.include({ key: 'koa:sess:bad' });
+    });
+
+    it('a merge that reaches Redis after its deadline is refused, never applied late', async () => {
+      const slow = await open({ commandTimeout: 300 });
+      const key = 'koa:sess:frozen';
+      await slow.set(key, base as Session, 60_000);
+      redis.pause();
+      let failure: unknown;
+      try {
+        await slow.merge!(key, { set: { late: true }, unset: [] }, 60_000);
+      } catch (err) {
+        failure = err;
+      } finally {
+        // the merge gave up at its deadline: whatever Redis runs from now on is past it
+        redis.resume();
+      }
+      expect(failure).to.be.instanceOf(RedisStoreTimeoutError);
+      await once(slow, 'connect');
+      expect(JSON.parse((await raw(key))!)).to.not.have.property('late');
+    });
+  });
+
+  describe('round trips (INFO commandstats)', () => {
+    /** Calls of the session commands during one request, after a login; `time` run by the scripts is left out. */
+    async function commandsOf(storeOptions: RedisStoreOptions, options: Parameters<typeof session>[0], path: string) {
+      const s = Object.keys(storeOptions).length === 0 ? store : await open(storeOptions);
+      const handler = concurrencyApp({ store: s, ...options }, 0).callback();
+      const cookie = cookieOf(await request(handler).get('/login'));
+      await request(handler).get('/set?k=warm').set('Cookie', cookie); // loads the scripts
+      await redis.resetStats();
+      await request(handler).get(path).set('Cookie', cookie).expect(200);
+      const stats = await redis.commandStats();
+      return Object.fromEntries(['get', 'set', 'del', 'pexpire', 'evalsha', 'eval'].filter((c) => stats[c]).map((c) => [c, stats[c]]));
+    }
+
+    it('a read: one GET', async () => {
+      expect(await commandsOf({}, {}, '/')).to.deep.equal({ get: 1 });
+    });
+
+    it('a change: GET + one EVALSHA (the script runs one GET and one SET inside it)', async () => {
+      expect(await commandsOf({}, {}, '/set?k=a')).to.deep.equal({ get: 2, evalsha: 1, set: 1 });
+    });
+
+    it('a change with guardWrites: false is the same script, without the deadline check', async () => {
+      expect(await commandsOf({ guardWrites: false }, {}, '/set?k=a')).to.deep.equal({ get: 2, evalsha: 1, set: 1 });
+    });
+
+    it('merge: false: GET + one EVALSHA with only the SET inside (the whole session)', async () => {
+      expect(await commandsOf({}, { merge: false }, '/set?k=a')).to.deep.equal({ get: 1, evalsha: 1, set: 1 });
+    });
+  });
+});
