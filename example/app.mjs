@@ -318,7 +318,7 @@ async function deviceSections(ctx, storeName, ownerIndex) {
 <h2>Your devices</h2>
 <p id="no-index">This store (${escape(storeName)}) cannot list the sessions of one user yet: the
 <code>owner</code> option needs a store with <code>listOwned</code> and <code>destroyOwned</code>
-(MemoryStore has them), so the demo runs without it here.</p>
+(MemoryStore and RedisStore have them), so the demo runs without it here.</p>
 <p><a href="/">Back to the start page</a></p>
 </section>`;
   }
@@ -387,7 +387,8 @@ async function openStore({ redisUrl, store }) {
         cause: err,
       });
     }
-    return { store: new RedisStore({ url: redisUrl }), storeName: `RedisStore at ${redactUrl(redisUrl)}` };
+    // the owner index keys get the demo's prefix too, so every key it writes starts with demo:
+    return { store: new RedisStore({ url: redisUrl, ownerPrefix: 'demo:owner:' }), storeName: `RedisStore at ${redactUrl(redisUrl)}` };
   }
   return { store: new MemoryStore(), storeName: 'MemoryStore (in this process)' };
 }

@@ -569,15 +569,65 @@ describe('demo (example/)', function () {
         expect(newSid).to.be.a('string').and.not.equal(sid);
         expect(await keys('demo:sess:*'), 'the pre-login key is destroyed').to.deep.equal([`demo:sess:${newSid}`]);
         expect(await (await get('/')).text()).to.contain('Signed in as <strong id="user">Barbara</strong>');
+        expect(await keys('demo:owner:*'), 'the owner index, under the demo prefix').to.not.deep.equal([]);
 
         expect(await (await get('/defer')).text()).to.match(/id="visits">1</);
         expect(await keys('demo:defer:*')).to.deep.equal([`demo:defer:${jar.get('koa.sid.defer')}`]);
 
         expect((await post('/logout', {})).status).to.equal(303);
         expect(await keys('demo:sess:*')).to.deep.equal([]);
+        expect(await keys('demo:owner:*'), 'logging out drops the owner index entry too').to.deep.equal([]);
         expect(jar.get('koa.sid')).to.equal(undefined);
 
         // SIGTERM quits the Redis client too: the process exits by itself
+        expect(await server.stop()).to.deep.equal({ code: 0, signal: null, stderr: '' });
+      } finally {
+        server.kill();
+      }
+    });
+
+    it('"Log out everywhere else" on Redis: the other sessions\' keys are deleted and their cookies open fresh sessions', async function () {
+      const server = await spawnServer({ PORT: '0', REDIS_URL: redis.url });
+      try {
+        const keys = async (pattern: string) => ((await redis.command('KEYS', pattern)) as string[]).sort();
+        const signIn = async (name: string) => {
+          const jar = new CookieJar();
+          await jar.fetch(server.base + '/');
+          const res = await jar.fetch(server.base + '/login', {
+            method: 'POST',
+            body: new URLSearchParams({ username: name }),
+            redirect: 'manual',
+          });
+          expect(res.status).to.equal(303);
+          return jar;
+        };
+        const [ada, laptop, phone, bob] = [await signIn('Ada'), await signIn('Ada'), await signIn('Ada'), await signIn('Bob')];
+        const get = async (jar: CookieJar, path: string) => (await jar.fetch(server.base + path)).text();
+        expect(await keys('demo:sess:*')).to.have.length(4);
+        // the owner index lives under the demo's own prefix, beside the sessions
+        expect(await keys('demo:owner:*')).to.deep.equal([
+          'demo:owner:{Ada}',
+          'demo:owner:{Ada}:meta',
+          'demo:owner:{Bob}',
+          'demo:owner:{Bob}:meta',
+        ]);
+        expect(Number(await redis.command('ZCARD', 'demo:owner:{Ada}'))).to.equal(3);
+        expect((await keys('*')).filter((k) => !k.startsWith('demo:'))).to.deep.equal([]);
+
+        const list = await get(ada, '/devices');
+        expect(list).to.contain('Signed in on <strong>3</strong> devices').and.contain(`RedisStore at ${redis.url}`);
+        for (const jar of [ada, laptop, phone, bob]) expect(list).to.not.contain(jar.get('koa.sid'));
+
+        const ended = await ada.fetch(server.base + '/devices/end-others', { method: 'POST', body: new URLSearchParams(), redirect: 'manual' });
+        expect(ended.status).to.equal(303);
+        expect(await get(ada, '/devices')).to.contain('Ended 2 other sessions').and.contain('Signed in on <strong>1</strong> device<');
+        expect(await keys('demo:sess:*')).to.deep.equal(
+          [`demo:sess:${ada.get('koa.sid')}`, `demo:sess:${bob.get('koa.sid')}`].sort(),
+        );
+        expect(Number(await redis.command('ZCARD', 'demo:owner:{Ada}'))).to.equal(1);
+        for (const jar of [laptop, phone]) expect(await get(jar, '/')).to.contain('You are not signed in.');
+        expect(await get(ada, '/')).to.contain('Signed in as <strong id="user">Ada</strong>');
+        expect(await get(bob, '/')).to.contain('Signed in as <strong id="user">Bob</strong>');
         expect(await server.stop()).to.deep.equal({ code: 0, signal: null, stderr: '' });
       } finally {
         server.kill();
