@@ -1,0 +1,26 @@
+// koa-generic-session-ts from the build (dist/), with its MemoryStore or RedisStore.
+//   BENCH_STORE  'memory' | 'redis'
+//   BENCH_DEFER  '1' for defer mode (eager and defer are two contenders, whatever the workload)
+//   BENCH_TTL, BENCH_SWEEP  memory check: store ttl and MemoryStore sweep interval, in ms
+import { importLib, newApp, rolling, routes, serve } from './common.mjs';
+
+const { default: session, MemoryStore } = await importLib('index.js');
+const defer = process.env.BENCH_DEFER === '1';
+const ttl = process.env.BENCH_TTL ? Number(process.env.BENCH_TTL) : undefined;
+
+let store;
+if (process.env.BENCH_STORE === 'redis') {
+  const { RedisStore } = await importLib('store/redis.js');
+  store = new RedisStore({ url: process.env.BENCH_REDIS_URL });
+} else {
+  store = new MemoryStore(process.env.BENCH_SWEEP ? { sweepInterval: Number(process.env.BENCH_SWEEP) } : {});
+}
+
+const middleware = session({ store, defer, rolling, ...(ttl === undefined ? {} : { ttl }) });
+const app = newApp();
+app.use(middleware);
+app.use(routes({ defer }));
+serve(app, {
+  probe: () => ({ sessions: store instanceof MemoryStore ? store.size : undefined }),
+  close: () => middleware.close({ timeout: 1000 }),
+});

@@ -1,0 +1,135 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '..');
+
+interface Row {
+  contender: string;
+  label: string;
+  mode: string;
+  median: number;
+  min: number;
+  max: number;
+  rounds: number[];
+  ratio: number;
+  cpuMicrosPerRequest: number;
+  failedRequests: number;
+  notes: string[];
+  targetsMet?: Array<{ what: string; met: boolean }>;
+}
+
+interface Report {
+  machine: { cpu: string; cores: number; node: string };
+  settings: { rounds: number; duration: number; connections: number; quick: boolean };
+  workloads: Array<{ workload: string; label: string; rows: Row[] }>;
+  memory: {
+    settings: { requests: number; ttlMs: number };
+    rows: Array<{
+      id: string;
+      workload: string;
+      requests: number;
+      failed: number;
+      heapBeforeMB: number;
+      heapAfterMB: number;
+      sessionsAfter: number;
+      heapAfterExpiryMB: number;
+      sessionsAfterExpiry: number;
+      bounded: boolean;
+    }>;
+  };
+}
+
+// Runs the benchmark's quick mode on two contenders and checks what it writes.
+// No timing is asserted: only that every measured request was answered
+// correctly and that the results have the shape the README and chart rely on.
+describe('benchmark (npm run bench -- --quick)', function () {
+  this.timeout(120_000);
+  let out: string;
+  let report: Report;
+  let stdout: string;
+
+  before(async function () {
+    if (!existsSync(join(root, 'dist/esm/lib/index.js'))) {
+      throw new Error('the benchmark runs against dist/: run `npm run build` first (npm test does)');
+    }
+    out = mkdtempSync(join(tmpdir(), 'kgs-bench-test-'));
+    ({ stdout } = await run(
+      process.execPath,
+      [
+        'benchmark/run.mjs',
+        '--quick',
+        '--contenders', 'bare,ours-memory-defer',
+        '--workloads', 'read,untouched',
+        '--duration', '0.3',
+        '--warmup', '0.1',
+        '--memory-requests', '3000',
+        '--out', out,
+      ],
+      { cwd: root, maxBuffer: 10 * 2 ** 20 },
+    ));
+    report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report;
+  });
+
+  after(() => {
+    if (out) rmSync(out, { recursive: true, force: true });
+  });
+
+  it('records the machine and the settings', () => {
+    expect(report.machine.cores).to.be.a('number').above(0);
+    expect(report.machine.cpu).to.be.a('string').not.empty;
+    expect(report.machine.node).to.equal(process.version);
+    expect(report.settings).to.include({ rounds: 3, duration: 0.3, connections: 10, quick: true });
+    expect(stdout).to.include(`${report.machine.cores} cores`);
+  });
+
+  it('measures every contender in every workload, three rounds each, with no failed request', () => {
+    expect(report.workloads.map((w) => w.workload)).to.deep.equal(['read', 'untouched']);
+    for (const workload of report.workloads) {
+      expect(workload.rows.map((r) => r.contender)).to.deep.equal(['bare', 'ours-memory-defer']);
+      for (const row of workload.rows) {
+        expect(row.rounds, row.contender).to.have.lengthOf(3);
+        expect(row.min).to.be.above(0);
+        expect(row.min).to.be.at.most(row.median);
+        expect(row.median).to.be.at.most(row.max);
+        expect(row.cpuMicrosPerRequest).to.be.above(0);
+        // a wrong body, an error or a non-2xx answer on any measured request lands here
+        expect(row.failedRequests, `${workload.workload}/${row.contender}`).to.equal(0);
+        expect(row.notes, `${workload.workload}/${row.contender}`).to.deep.equal([]);
+      }
+      const [bare, ours] = workload.rows as [Row, Row];
+      expect(bare.ratio).to.equal(1);
+      expect(ours.ratio).to.be.closeTo(ours.median / bare.median, 1e-9);
+      expect(ours.mode).to.equal('plain');
+      // this package's rows carry the issue's targets with a verdict, whatever it is
+      expect(ours.targetsMet).to.be.an('array').that.is.not.empty;
+    }
+  });
+
+  it('shows in the memory check that expired sessions are freed', () => {
+    expect(report.memory.settings.requests).to.equal(3000);
+    expect(report.memory.rows.map((r) => r.workload)).to.deep.equal(['read', 'untouched']);
+    for (const row of report.memory.rows) {
+      expect(row.failed, row.workload).to.equal(0);
+      expect(row.sessionsAfter, row.workload).to.be.above(0);
+      expect(row.sessionsAfterExpiry, row.workload).to.equal(0);
+      expect(row.bounded, row.workload).to.equal(true);
+    }
+  });
+
+  it('writes a Markdown table and an SVG chart naming each contender', () => {
+    const md = readFileSync(join(out, 'latest.md'), 'utf8');
+    const svg = readFileSync(join(out, 'chart.svg'), 'utf8');
+    expect(md).to.match(/^\| contender \| returning, reads \| untouched route \|/);
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).to.equal(true);
+    expect(svg.trimEnd().endsWith('</svg>')).to.equal(true);
+    for (const label of ['bare Koa (ceiling)', 'koa-generic-session-ts, MemoryStore, defer']) {
+      expect(md).to.include(label);
+      expect(svg).to.include(label);
+    }
+  });
+});
