@@ -190,12 +190,19 @@ end
  * per owner action.
  * ARGV: op (`set` | `merge` | `touch` | `del` | `none`), deadline (server ms,
  * '' for none), px ('' for none), member (the session key), stamp (app ms),
- * action count n, n action kinds, then for `set` the value, for `merge` the
- * patch: m, m pairs (member name JSON, value JSON), then names to delete.
+ * action count n, n action kinds, then for `set` the value; for `merge` the
+ * text the caller expects stored ('' for none), that text with the patch
+ * applied (by `spliceJson` in Node), then the patch: m, m pairs (member name
+ * JSON, value JSON), then names to delete.
  *
- * Returns { code, present per action }: code 1 applied, 0 refused (deadline
- * passed: nothing written), -1 the session key does not exist (merge, touch:
- * nothing written), -2 the stored value is not a JSON object (merge: nothing
+ * A merge whose expected text is what Redis holds stores the caller's result
+ * (one string comparison: Lua interns strings); otherwise, when another write
+ * got there first, the script splices the patch itself (SPLICE).
+ *
+ * Returns { code, present per action }: code 1 applied (a merge: the caller's
+ * result), 2 a merge applied by SPLICE, 0 refused (deadline passed: nothing
+ * written), -1 the session key does not exist (merge, touch: nothing
+ * written), -2 the stored value is not a JSON object (merge: nothing
  * written); for `del`, how many keys it deleted. Owner actions run only when
  * the write goes ahead, and before the session write, so an error in them
  * leaves the session untouched.
@@ -208,8 +215,13 @@ local code = 1
 if op == 'merge' then
   local stored = redis.call('GET', KEYS[1])
   if not stored then return { -1 } end
-  value = splice(stored, 7 + n)
-  if not value then return { -2 } end
+  if ARGV[7 + n] ~= '' and stored == ARGV[7 + n] then
+    value = ARGV[8 + n]
+  else
+    value = splice(stored, 9 + n)
+    if not value then return { -2 } end
+    code = 2
+  end
 elseif op == 'set' then
   value = ARGV[7 + n]
 elseif op == 'touch' then
@@ -246,3 +258,122 @@ export const OWNER_REMOVE = script(`for i = 1, #ARGV do
   redis.call('HDEL', KEYS[2], ARGV[i])
 end
 return #ARGV`);
+
+/* ---- the same splice in Node ---- */
+
+/** A patch as the WRITE script takes it: member names as JSON text, values as JSON text. */
+export interface EncodedPatch {
+  /** [name JSON, value JSON] pairs to set. */
+  set: Array<[string, string]>;
+  /** Name JSON of the members to delete. */
+  unset: string[];
+}
+
+const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+/** What SPLICE's '^[%w%.%+%-]+' takes: letters, digits, '.', '+', '-'. */
+const isLiteral = (c: number) =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 46 || c === 43 || c === 45;
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && isSpace(text.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index of the closing quote of the string opening at `i`, or -1. */
+function stringEnd(text: string, i: number): number {
+  for (let j = i + 1; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === 34) return j;
+    if (c === 92) j++;
+  }
+  return -1;
+}
+
+/** Index of the last character of the value starting at `i`, or -1. */
+function valueEnd(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  if (c === 34) return stringEnd(text, i);
+  if (c === 123 || c === 91) {
+    const stack: number[] = [];
+    for (let j = i; j < text.length; j++) {
+      const b = text.charCodeAt(j);
+      if (b === 34) {
+        j = stringEnd(text, j);
+        if (j < 0) return -1;
+      } else if (b === 123 || b === 91) {
+        stack.push(b + 2);
+      } else if (b === 125 || b === 93) {
+        if (stack.pop() !== b) return -1;
+        if (stack.length === 0) return j;
+      }
+    }
+    return -1;
+  }
+  let j = i;
+  while (j < text.length && isLiteral(text.charCodeAt(j))) j++;
+  return j === i ? -1 : j - 1;
+}
+
+/** A member name's identity: its decoded value (JSON.parse only when it has escapes). */
+function nameOf(nameJson: string): string | undefined {
+  if (!nameJson.includes('\\')) return nameJson.slice(1, -1);
+  try {
+    return JSON.parse(nameJson) as string;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * SPLICE in Node, for the merge's fast path: `text` with the patch applied,
+ * every untouched member copied as it is, changed ones in place, deleted ones
+ * cut out, new ones appended in patch order. Null when `text` is not one JSON
+ * object.
+ */
+export function spliceJson(text: string, patch: EncodedPatch): string | null {
+  const members: Array<[name: string, start: number, end: number]> = [];
+  let i = skipSpace(text, 0);
+  if (text.charCodeAt(i) !== 123) return null;
+  i = skipSpace(text, i + 1);
+  if (text.charCodeAt(i) === 125) {
+    if (skipSpace(text, i + 1) !== text.length) return null;
+  } else {
+    for (;;) {
+      if (text.charCodeAt(i) !== 34) return null;
+      const nameEnd = stringEnd(text, i);
+      if (nameEnd < 0) return null;
+      const name = nameOf(text.slice(i, nameEnd + 1));
+      const colon = skipSpace(text, nameEnd + 1);
+      if (name === undefined || text.charCodeAt(colon) !== 58) return null;
+      const end = valueEnd(text, skipSpace(text, colon + 1));
+      if (end < 0) return null;
+      members.push([name, i, end]);
+      const next = skipSpace(text, end + 1);
+      const c = text.charCodeAt(next);
+      if (c === 125) {
+        if (skipSpace(text, next + 1) !== text.length) return null;
+        break;
+      }
+      if (c !== 44) return null;
+      i = skipSpace(text, next + 1);
+    }
+  }
+  const sets = new Map<string, string>();
+  for (const [nameJson, valueJson] of patch.set) {
+    sets.set(nameOf(nameJson)!, nameJson + ':' + valueJson);
+  }
+  const drop = new Set(patch.unset.map((nameJson) => nameOf(nameJson)!));
+  const out: string[] = [];
+  const done = new Set<string>();
+  for (const [name, start, end] of members) {
+    if (drop.has(name)) continue;
+    const member = sets.get(name);
+    if (member === undefined) out.push(text.slice(start, end + 1));
+    else if (!done.has(name)) {
+      out.push(member);
+      done.add(name);
+    }
+  }
+  for (const [name, member] of sets) if (!done.has(name) && !drop.has(name)) out.push(member);
+  return '{' + out.join(',') + '}';
+}

@@ -5,7 +5,7 @@ import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 
 import type { OwnedSession, OwnerChange, Session, SessionPatch, SessionStore } from '../types.js';
 import { parseSession, toSession } from '../session.js';
 import { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
-import { OWNER_READ, OWNER_REMOVE, WRITE, type RedisScript } from './redis-scripts.js';
+import { OWNER_READ, OWNER_REMOVE, WRITE, spliceJson, type EncodedPatch, type RedisScript } from './redis-scripts.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
 
@@ -103,6 +103,14 @@ const CLUSTER_DEFAULTS: ClusterOptions = {
 /** Commands per batch when listing or destroying an owner's sessions. */
 const BATCH = 1000;
 
+/**
+ * Bounds of the texts a store remembers for merge's fast path: sessions longer
+ * than this many characters are not remembered, and the oldest are forgotten
+ * past this total (about 4 MB of session text per store).
+ */
+const RECENT_MAX_LENGTH = 64 * 1024;
+const RECENT_MAX_TOTAL = 4 * 1024 * 1024;
+
 const SENTINELS_UNREACHABLE = /All sentinels are unreachable/;
 const CONNECTION_ERRORS = /^(Connection is closed|Stream isn't writeable|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache)/;
 
@@ -175,6 +183,15 @@ export class RedisStore extends EventEmitter implements SessionStore {
   #clockSlack = 0;
   /** Resolves once the server clock was read (or could not be); guarded writes wait for it. */
   #clockKnown: Promise<void> | undefined;
+  /**
+   * key -> the session text this store last read or wrote there, most recent
+   * last (default serializer only). A merge sends it as the text it expects,
+   * with the patch already applied to it in Node: Redis then only compares
+   * and writes. A stale entry costs speed, never correctness: Redis splices
+   * the patch itself when the text differs.
+   */
+  readonly #recent = new Map<string, string>();
+  #recentTotal = 0;
 
   constructor(options: RedisStoreOptions = {}) {
     super();
@@ -210,8 +227,13 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async get(key: string): Promise<Session | null> {
     const text = await this.#run('GET', () => this.client.get(key));
-    if (text === null || text === undefined) return null;
-    return this.#decode(key, text);
+    if (text === null || text === undefined) {
+      this.#forget(key);
+      return null;
+    }
+    const session = this.#decode(key, text);
+    if (session !== null && this.#serializer === undefined) this.#remember(key, text);
+    return session;
   }
 
   async set(key: string, session: Session, ttl?: number, owner?: OwnerChange): Promise<void> {
@@ -221,11 +243,14 @@ export class RedisStore extends EventEmitter implements SessionStore {
     if (typeof value !== 'string') {
       throw new TypeError(`RedisStore serializer.stringify must return a string, got ${describe(value)}`);
     }
+    this.#forget(key);
     const code = await this.#write('SET', 'set', key, px, [value], owner);
     if (code === 0) throw new RedisStoreTimeoutError('SET', this.#commandTimeout, { refused: true });
+    if (this.#serializer === undefined) this.#remember(key, value);
   }
 
   async destroy(key: string, owner?: OwnerChange): Promise<void> {
+    this.#forget(key);
     await this.#write('DEL', 'del', key, undefined, [], owner);
   }
 
@@ -399,17 +424,54 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async #merge(key: string, patch: SessionPatch, ttl: number | undefined, owner: OwnerChange | undefined): Promise<boolean> {
     const px = ttlArgument(ttl);
-    if (px !== undefined && px <= 0) return (await this.#write('DEL', 'del', key, undefined, [], owner)) > 0;
-    const code = await this.#write('MERGE', 'merge', key, px, encodePatch(patch), owner);
+    if (px !== undefined && px <= 0) {
+      this.#forget(key);
+      return (await this.#write('DEL', 'del', key, undefined, [], owner)) > 0;
+    }
+    const encoded = encodePatch(patch);
+    const base = this.#recent.get(key);
+    const result = base === undefined ? null : spliceJson(base, encoded);
+    // remembered at once: a merge of the same session sent before this one is answered builds on it
+    if (result === null) this.#forget(key);
+    else this.#remember(key, result);
+    const payload = [base === undefined || result === null ? '' : base, result ?? '', ...flattenPatch(encoded)];
+    let code: number;
+    try {
+      code = await this.#write('MERGE', 'merge', key, px, payload, owner);
+    } catch (err) {
+      this.#forget(key);
+      throw err;
+    }
+    if (code !== 1) this.#forget(key);
     if (code === 0) throw new RedisStoreTimeoutError('MERGE', this.#commandTimeout, { refused: true });
     if (code === -2) this.#invalid(key, 'not a JSON object, so the change could not be merged into it');
-    return code === 1;
+    return code > 0;
+  }
+
+  #remember(key: string, text: string): void {
+    this.#forget(key);
+    if (text.length > RECENT_MAX_LENGTH) return;
+    this.#recent.set(key, text);
+    this.#recentTotal += text.length;
+    for (const [oldest, old] of this.#recent) {
+      if (this.#recentTotal <= RECENT_MAX_TOTAL) break;
+      this.#recent.delete(oldest);
+      this.#recentTotal -= old.length;
+    }
+  }
+
+  #forget(key: string): void {
+    const text = this.#recent.get(key);
+    if (text === undefined) return;
+    this.#recent.delete(key);
+    this.#recentTotal -= text.length;
   }
 
   /**
    * One session write with its owner bookkeeping. Resolves the write's code:
-   * 1 applied, 0 refused (past its deadline), -1 the session is gone, -2 the
-   * stored value is not a JSON object; for `del`, how many keys it deleted.
+   * 1 applied (2: a merge Redis spliced itself), 0 refused (past its
+   * deadline), -1 the session is gone, -2 the stored value is not a JSON
+   * object; for `del`, how many keys it deleted.
    */
   async #write(
     command: string,
@@ -440,10 +502,10 @@ export class RedisStore extends EventEmitter implements SessionStore {
     // gone is taken back; a session saved under an owner whose index had lost it is recorded again.
     await Promise.all(
       actions.map((action, i) => {
-        if ((action.kind === 'add' || action.kind === 'keep') && code !== 1) {
+        if ((action.kind === 'add' || action.kind === 'keep') && code! < 1) {
           return this.#ownerWrite(command, 'remove', action.owner, key, px);
         }
-        if ((action.kind === 'xx' || action.kind === 'keepxx') && code === 1 && present[i] === 0) {
+        if ((action.kind === 'xx' || action.kind === 'keepxx') && code! >= 1 && present[i] === 0) {
           return this.#ownerWrite(command, action.kind === 'xx' ? 'add' : 'keep', action.owner, key, px);
         }
         return undefined;
@@ -690,14 +752,13 @@ function checkOwner(owner: unknown, what: string): string {
 }
 
 /**
- * The patch as the WRITE script takes it: the count of members to set, each
- * as (name JSON, value JSON), then the names to delete. Each member is
- * serialized exactly as JSON.stringify(session) serializes it (toJSON gets the
- * member name); one JSON drops (undefined, a function) is deleted, as a
- * whole-session save would drop it.
+ * The patch with names and values as JSON text. Each member is serialized
+ * exactly as JSON.stringify(session) serializes it (toJSON gets the member
+ * name); one JSON drops (undefined, a function) is deleted, as a whole-session
+ * save would drop it.
  */
-function encodePatch(patch: SessionPatch): string[] {
-  const set: string[] = [];
+function encodePatch(patch: SessionPatch): EncodedPatch {
+  const set: Array<[string, string]> = [];
   const unset: string[] = [];
   for (const name of Object.keys(patch.set)) {
     const holder = {};
@@ -705,10 +766,15 @@ function encodePatch(patch: SessionPatch): string[] {
     const member = JSON.stringify(holder).slice(1, -1);
     const nameJson = JSON.stringify(name);
     if (member === '') unset.push(nameJson);
-    else set.push(nameJson, member.slice(nameJson.length + 1));
+    else set.push([nameJson, member.slice(nameJson.length + 1)]);
   }
   for (const name of patch.unset) unset.push(JSON.stringify(name));
-  return [String(set.length / 2), ...set, ...unset];
+  return { set, unset };
+}
+
+/** The patch as the WRITE script's arguments: the count of members to set, each as (name, value), then the names to delete. */
+function flattenPatch(patch: EncodedPatch): string[] {
+  return [String(patch.set.length), ...patch.set.flat(), ...patch.unset];
 }
 
 function createClient(options: RedisStoreOptions): RedisClient {
