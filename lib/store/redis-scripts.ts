@@ -51,10 +51,12 @@ end
 const SPLICE = `local function strend(s, i)
   local j = i + 1
   while true do
-    local k = string.find(s, '["\\\\]', j)
+    local k = string.find(s, '"', j, true)
     if not k then return nil end
-    if string.byte(s, k) == 34 then return k end
-    j = k + 2
+    local b = k - 1
+    while string.byte(s, b) == 92 do b = b - 1 end
+    if (k - 1 - b) % 2 == 0 then return k end
+    j = k + 1
   end
 end
 local function valend(s, i)
