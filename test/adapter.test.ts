@@ -14,7 +14,7 @@ describe('store adapter', () => {
 
   it('settles promises, thenables, thunks, generator objects and generator functions', async () => {
     expect(await settle(Promise.resolve(1))).to.equal(1);
-    expect(await settle({ then: (ok: (v: number) => void) => ok(2) })).to.equal(2);
+    expect(await settle({ then: (ok: (v: number) => void) => ok(2) } as unknown as PromiseLike<number>)).to.equal(2);
     expect(await settle((cb: (e: unknown, v?: number) => void) => setImmediate(() => cb(null, 3)))).to.equal(3);
     expect(
       await settle(
@@ -40,7 +40,7 @@ describe('store adapter', () => {
       set() {},
       destroy() {},
     };
-    await new StoreAdapter(thunkStore as SessionStore).get('k').then(
+    await Promise.resolve(new StoreAdapter(thunkStore as SessionStore).get('k')).then(
       () => expect.fail('resolved'),
       (e: Error) => expect(e.message).to.equal('thunk'),
     );
@@ -76,9 +76,9 @@ describe('store adapter', () => {
     thunk: () => {
       const m = new Map<string, Session>();
       return {
-        get: (k) => (cb) => setImmediate(() => cb(null, m.get(k))),
-        set: (k, v) => (cb) => setImmediate(() => cb(null, m.set(k, v))),
-        destroy: (k) => (cb) => setImmediate(() => cb(null, m.delete(k))),
+        get: (k: string) => (cb: (e: unknown, v?: Session) => void) => setImmediate(() => cb(null, m.get(k))),
+        set: (k: string, v: Session) => (cb: (e: unknown, v?: unknown) => void) => setImmediate(() => cb(null, void m.set(k, v))),
+        destroy: (k: string) => (cb: (e: unknown, v?: unknown) => void) => setImmediate(() => cb(null, void m.delete(k))),
       } as SessionStore;
     },
     generator: () => {

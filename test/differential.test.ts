@@ -145,7 +145,7 @@ describe('differential: koa-generic-session@2.3.1 and this package agree', () =>
       const store = new RecordingStore();
       const app = new Koa();
       app.keys = ['k'];
-      app.use((impl === 'ours' ? ours : theirs)({ store, errorHandler: (e: Error, type: string) => seen[impl].push(type + ':' + e.message) }) as Koa.Middleware);
+      app.use((impl === 'ours' ? ours : theirs)({ store, errorHandler: (e: unknown, type: string) => void seen[impl].push(type + ':' + (e as Error).message) }) as Koa.Middleware);
       app.use((ctx) => {
         ctx.session!.n = 1;
         ctx.body = 'ok';
@@ -211,8 +211,8 @@ describe('differential: intended differences from koa-generic-session@2.3.1', ()
       const m = new Map<string, unknown>();
       return {
         get: (k: string) => (cb: (e: unknown, v?: unknown) => void) => cb(null, m.get(k)),
-        set: (k: string, v: unknown) => (cb: (e: unknown) => void) => cb(null, void m.set(k, v)),
-        destroy: (k: string) => (cb: (e: unknown) => void) => cb(null, void m.delete(k)),
+        set: (k: string, v: unknown) => (cb: (e: unknown, v?: unknown) => void) => cb(null, void m.set(k, v)),
+        destroy: (k: string) => (cb: (e: unknown, v?: unknown) => void) => cb(null, void m.delete(k)),
       };
     };
     const steps = [{ path: '/inc' }, { path: '/inc' }];

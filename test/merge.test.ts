@@ -23,7 +23,7 @@ describe('merge on save: no lost updates between concurrent requests (MemoryStor
     const store = new RecordingStore();
     const app = concurrencyApp({ store });
     const login = await request(app.callback()).get('/login');
-    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
     store.calls.length = 0;
     await request(app.callback()).get('/set?k=a').set('Cookie', cookie);
     expect(store.ops()).to.deep.equal(['get', 'set']);
@@ -34,7 +34,7 @@ describe('merge on save: no lost updates between concurrent requests (MemoryStor
     const app = concurrencyApp({ store });
     const handler = app.callback();
     const login = await request(handler).get('/login');
-    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
     await request(handler).get('/set?k=x').set('Cookie', cookie);
     await Promise.all([
       request(handler).get('/del?k=x').set('Cookie', cookie),
@@ -51,7 +51,7 @@ describe('merge on save: no lost updates between concurrent requests (MemoryStor
     const app = concurrencyApp({ store }, 30);
     const handler = app.callback();
     const login = await request(handler).get('/login');
-    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
     const late = request(handler).get('/set?k=late').set('Cookie', cookie).then((r) => r);
     await request(handler).get('/logout').set('Cookie', cookie);
     const lateRes = await late;
@@ -65,7 +65,7 @@ describe('merge on save: no lost updates between concurrent requests (MemoryStor
     const app = concurrencyApp({ store, cookie: { maxAge: 150 } }, 300);
     const handler = app.callback();
     const login = await request(handler).get('/login');
-    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
     const res = await request(handler).get('/set?k=late').set('Cookie', cookie);
     // it loaded the live session, and the session expired before its save
     expect(res.body.user).to.equal('ann');
@@ -86,7 +86,7 @@ describe('merge on save: no lost updates between concurrent requests (MemoryStor
       await next();
     });
     const login = await request(app.callback()).get('/login');
-    const cookie = ([] as string[]).concat(login.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const cookie = ([] as string[]).concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
     await Promise.all([
       request(app.callback()).get('/name?v=first&wait=5').set('Cookie', cookie),
       request(app.callback()).get('/name?v=second&wait=30').set('Cookie', cookie),

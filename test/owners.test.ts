@@ -45,7 +45,7 @@ function ownersApp(options: SessionOptions, gate?: Gate) {
 
 async function login(app: Koa, user: string): Promise<{ cookie: string; sid: string }> {
   const res = await request(app.callback()).get(`/login?user=${user}`);
-  const cookie = ([] as string[]).concat(res.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+  const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
   return { cookie, sid: res.body.sid as string };
 }
 
@@ -92,7 +92,7 @@ describe('owner index: every session of one user (MemoryStore)', () => {
     const again = await request(app.callback()).get('/login?user=ann').set('Cookie', first.cookie);
     expect(again.body.sid).to.not.equal(first.sid);
     expect(await mw.listSessions('ann')).to.have.length(1);
-    const cookie = ([] as string[]).concat(again.headers['set-cookie']).map((c) => c.split(';')[0]).join('; ');
+    const cookie = ([] as string[]).concat(again.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
     await request(app.callback()).get('/become?user=bob').set('Cookie', cookie);
     expect(await mw.listSessions('ann')).to.deep.equal([]);
     expect(await mw.listSessions('bob')).to.have.length(1);
