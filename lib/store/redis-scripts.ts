@@ -193,13 +193,13 @@ end
  * ARGV: op (`set` | `merge` | `touch` | `del` | `none`), deadline (server ms,
  * '' for none), px ('' for none), member (the session key), stamp (app ms),
  * action count n, n action kinds, then for `set` the value; for `merge` the
- * text the caller expects stored ('' for none), that text with the patch
- * applied (by `spliceJson` in Node), then the patch: m, m pairs (member name
- * JSON, value JSON), then names to delete.
+ * SHA1 of the text the caller expects stored ('' for none), that text with
+ * the patch applied (by `spliceJson` in Node), then the patch: m, m pairs
+ * (member name JSON, value JSON), then names to delete.
  *
- * A merge whose expected text is what Redis holds stores the caller's result
- * (one string comparison: Lua interns strings); otherwise, when another write
- * got there first, the script splices the patch itself (SPLICE).
+ * A merge whose expected text is what Redis holds (same SHA1) stores the
+ * caller's result; otherwise, when another write got there first, the script
+ * splices the patch itself (SPLICE).
  *
  * Returns { code, present per action }: code 1 applied (a merge: the caller's
  * result), 2 a merge applied by SPLICE, 0 refused (deadline passed: nothing
@@ -217,7 +217,7 @@ local code = 1
 if op == 'merge' then
   local stored = redis.call('GET', KEYS[1])
   if not stored then return { -1 } end
-  if ARGV[7 + n] ~= '' and stored == ARGV[7 + n] then
+  if ARGV[7 + n] ~= '' and redis.sha1hex(stored) == ARGV[7 + n] then
     value = ARGV[8 + n]
   else
     value = splice(stored, 9 + n)
@@ -281,14 +281,16 @@ function skipSpace(text: string, i: number): number {
   return i;
 }
 
-/** Index of the closing quote of the string opening at `i`, or -1. */
+/** Index of the closing quote of the string opening at `i`, or -1: the next quote not escaped by an odd run of backslashes. */
 function stringEnd(text: string, i: number): number {
-  for (let j = i + 1; j < text.length; j++) {
-    const c = text.charCodeAt(j);
-    if (c === 34) return j;
-    if (c === 92) j++;
+  let j = i;
+  for (;;) {
+    j = text.indexOf('"', j + 1);
+    if (j < 0) return -1;
+    let b = j - 1;
+    while (text.charCodeAt(b) === 92) b--;
+    if ((j - 1 - b) % 2 === 0) return j;
   }
-  return -1;
 }
 
 /** Index of the last character of the value starting at `i`, or -1. */
@@ -296,17 +298,16 @@ function valueEnd(text: string, i: number): number {
   const c = text.charCodeAt(i);
   if (c === 34) return stringEnd(text, i);
   if (c === 123 || c === 91) {
-    const stack: number[] = [];
+    let depth = 0;
     for (let j = i; j < text.length; j++) {
       const b = text.charCodeAt(j);
       if (b === 34) {
         j = stringEnd(text, j);
         if (j < 0) return -1;
       } else if (b === 123 || b === 91) {
-        stack.push(b + 2);
-      } else if (b === 125 || b === 93) {
-        if (stack.pop() !== b) return -1;
-        if (stack.length === 0) return j;
+        depth++;
+      } else if ((b === 125 || b === 93) && --depth === 0) {
+        return j;
       }
     }
     return -1;
@@ -327,13 +328,23 @@ function nameOf(nameJson: string): string | undefined {
 }
 
 /**
- * SPLICE in Node, for the merge's fast path: `text` with the patch applied,
- * every untouched member copied as it is, changed ones in place, deleted ones
- * cut out, new ones appended in patch order. Null when `text` is not one JSON
- * object.
+ * SPLICE in Node, for the merge's common case: `text` with the patch applied.
+ * Runs of untouched members are copied as they are, changed members are
+ * replaced where they stand, deleted ones cut out, new ones appended in patch
+ * order. Null when `text` is not one JSON object. Its input is always JSON
+ * that JSON.parse accepted or JSON.stringify wrote (what the store read or
+ * wrote), so brackets are only counted, not matched by kind.
  */
 export function spliceJson(text: string, patch: EncodedPatch): string | null {
-  const members: Array<[name: string, start: number, end: number]> = [];
+  const sets = new Map<string, string>();
+  for (const [nameJson, valueJson] of patch.set) sets.set(nameOf(nameJson)!, nameJson + ':' + valueJson);
+  const drop = new Set<string>();
+  for (const nameJson of patch.unset) drop.add(nameOf(nameJson)!);
+  const pieces: string[] = [];
+  const done = new Set<string>();
+  // the current run of untouched members, copied in one slice
+  let run = -1;
+  let runEnd = -1;
   let i = skipSpace(text, 0);
   if (text.charCodeAt(i) !== 123) return null;
   i = skipSpace(text, i + 1);
@@ -344,12 +355,24 @@ export function spliceJson(text: string, patch: EncodedPatch): string | null {
       if (text.charCodeAt(i) !== 34) return null;
       const nameEnd = stringEnd(text, i);
       if (nameEnd < 0) return null;
-      const name = nameOf(text.slice(i, nameEnd + 1));
       const colon = skipSpace(text, nameEnd + 1);
-      if (name === undefined || text.charCodeAt(colon) !== 58) return null;
+      if (text.charCodeAt(colon) !== 58) return null;
       const end = valueEnd(text, skipSpace(text, colon + 1));
       if (end < 0) return null;
-      members.push([name, i, end]);
+      const name = nameOf(text.slice(i, nameEnd + 1));
+      if (name === undefined) return null;
+      const member = drop.has(name) ? null : sets.get(name);
+      if (member === undefined) {
+        if (run < 0) run = i;
+        runEnd = end;
+      } else {
+        if (run >= 0) pieces.push(text.slice(run, runEnd + 1));
+        run = -1;
+        if (member !== null && !done.has(name)) {
+          pieces.push(member);
+          done.add(name);
+        }
+      }
       const next = skipSpace(text, end + 1);
       const c = text.charCodeAt(next);
       if (c === 125) {
@@ -360,22 +383,7 @@ export function spliceJson(text: string, patch: EncodedPatch): string | null {
       i = skipSpace(text, next + 1);
     }
   }
-  const sets = new Map<string, string>();
-  for (const [nameJson, valueJson] of patch.set) {
-    sets.set(nameOf(nameJson)!, nameJson + ':' + valueJson);
-  }
-  const drop = new Set(patch.unset.map((nameJson) => nameOf(nameJson)!));
-  const out: string[] = [];
-  const done = new Set<string>();
-  for (const [name, start, end] of members) {
-    if (drop.has(name)) continue;
-    const member = sets.get(name);
-    if (member === undefined) out.push(text.slice(start, end + 1));
-    else if (!done.has(name)) {
-      out.push(member);
-      done.add(name);
-    }
-  }
-  for (const [name, member] of sets) if (!done.has(name) && !drop.has(name)) out.push(member);
-  return '{' + out.join(',') + '}';
+  if (run >= 0) pieces.push(text.slice(run, runEnd + 1));
+  for (const [name, member] of sets) if (!done.has(name) && !drop.has(name)) pieces.push(member);
+  return '{' + pieces.join(',') + '}';
 }

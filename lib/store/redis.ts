@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { debuglog } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
@@ -136,7 +137,9 @@ function isClient(value: unknown): value is RedisClient {
  *   unless `guardWrites: false`; `destroy` one `DEL`; `touch` one `PEXPIRE`
  *   (nothing without a ttl).
  * - `merge` (default serializer only) applies what one request changed onto
- *   the stored session in one atomic script, without decoding any value.
+ *   the stored session in one atomic script, without decoding any value; in
+ *   the common case Redis only compares the stored text with the one the store
+ *   last saw and writes the result computed in Node.
  * - With the middleware's `owner` option, every write also keeps the owner
  *   index (see `ownerPrefix`) in the same round trip: inside the same script
  *   on standalone and Sentinel; in a Cluster, where the owner's keys live in
@@ -159,7 +162,12 @@ export class RedisStore extends EventEmitter implements SessionStore {
   /**
    * Applies `patch` (the top-level keys one request set or deleted) onto the
    * stored session atomically and resets its ttl; resolves `false`, writing
-   * nothing, when the session no longer exists. One script call.
+   * nothing, when the session no longer exists. One script call: when Redis
+   * holds the text this store last read or wrote for the key, it stores the
+   * result Node computed from that text (the script checks the SHA1 of what it
+   * holds against the SHA1 of that text); when another
+   * writer got there first, the script applies the patch itself. No value is
+   * ever decoded, so every value stays byte for byte as written.
    *
    * Defined only with the default JSON serializer: the script splices JSON
    * text, and the output of a custom serializer (msgpack, encryption,
@@ -185,9 +193,9 @@ export class RedisStore extends EventEmitter implements SessionStore {
   #clockKnown: Promise<void> | undefined;
   /**
    * key -> the session text this store last read or wrote there, most recent
-   * last (default serializer only). A merge sends it as the text it expects,
-   * with the patch already applied to it in Node: Redis then only compares
-   * and writes. A stale entry costs speed, never correctness: Redis splices
+   * last (default serializer only). A merge sends the SHA1 of the text it
+   * expects, with the patch already applied to that text in Node: Redis then
+   * only checks and writes. A stale entry costs speed, never correctness: Redis splices
    * the patch itself when the text differs.
    */
   readonly #recent = new Map<string, string>();
@@ -315,6 +323,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
         destroyed += await this.#run('DEL', () => this.client.del(...keys));
       }
     }
+    for (const key of members) this.#forget(key);
     // the index entries go once their sessions are gone: a failure in between leaves entries, never live sessions without one
     await this.#unindex(index, meta, members);
     return destroyed;
@@ -434,7 +443,8 @@ export class RedisStore extends EventEmitter implements SessionStore {
     // remembered at once: a merge of the same session sent before this one is answered builds on it
     if (result === null) this.#forget(key);
     else this.#remember(key, result);
-    const payload = [base === undefined || result === null ? '' : base, result ?? '', ...flattenPatch(encoded)];
+    const expected = result === null ? '' : createHash('sha1').update(base!).digest('hex');
+    const payload = [expected, result ?? '', ...flattenPatch(encoded)];
     let code: number;
     try {
       code = await this.#write('MERGE', 'merge', key, px, payload, owner);
