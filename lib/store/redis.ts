@@ -163,11 +163,10 @@ export class RedisStore extends EventEmitter implements SessionStore {
    * Applies `patch` (the top-level keys one request set or deleted) onto the
    * stored session atomically and resets its ttl; resolves `false`, writing
    * nothing, when the session no longer exists. One script call: when Redis
-   * holds the text this store last read or wrote for the key, it stores the
-   * result Node computed from that text (the script checks the SHA1 of what it
-   * holds against the SHA1 of that text); when another
-   * writer got there first, the script applies the patch itself. No value is
-   * ever decoded, so every value stays byte for byte as written.
+   * holds the text this store last read or wrote for the key (same SHA1), it
+   * stores the result Node computed from that text; when another writer got
+   * there first, the script applies the patch itself. No value is ever
+   * decoded, so every value stays byte for byte as written.
    *
    * Defined only with the default JSON serializer: the script splices JSON
    * text, and the output of a custom serializer (msgpack, encryption,
