@@ -45,7 +45,7 @@ export function renderChart(report) {
     y += 22;
     for (const row of workload.rows) {
       const ratio = row.ratio ?? 0;
-      const color = COLORS[row.contender.replace(/\+patch$/, '')] ?? '#607d8b';
+      const color = COLORS[row.contender.replace(/\+patch\d*$/, '')] ?? '#607d8b';
       const mid = y + barHeight / 2;
       const label = rowLabel(row);
       parts.push(

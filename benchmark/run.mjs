@@ -9,7 +9,7 @@
 //   --workloads a,b         new, read, change, untouched, rolling (default: all)
 //   --duration s --rounds n --warmup s --pool n
 //   --out dir               where latest.json, latest.md and chart.svg go (default benchmark/results)
-//   --patched dir           also run this package's contenders from dir (a built dist/esm/lib): A/B in one run
+//   --patched dir[,dir]     also run this package's contenders from other builds (dist/esm/lib): A/B in one run
 //   --no-memory             skip the memory check (benchmark/memory.mjs)
 //   --memory-requests n     requests per workload in the memory check (default 200,000; 20,000 with --quick)
 import { execFileSync } from 'node:child_process';
@@ -53,10 +53,14 @@ function pick(all, list, what) {
 const wanted = pick(CONTENDERS, args.contenders, 'contender');
 if (!wanted.some((c) => c.id === 'bare')) wanted.unshift(CONTENDERS[0]);
 if (typeof args.patched === 'string') {
-  // A/B in one run: each of this package's contenders again, built from another tree
-  const lib = resolve(args.patched);
+  // A/B in one run: each of this package's contenders again, built from other trees
+  const libs = args.patched.split(',').map((dir) => resolve(dir));
   for (const c of wanted.filter((x) => x.ours)) {
-    wanted.splice(wanted.indexOf(c) + 1, 0, { ...c, id: c.id + '+patch', label: c.label + ' (patched)', lib });
+    const twins = libs.map((lib, i) => {
+      const n = libs.length === 1 ? '' : String(i + 1);
+      return { ...c, id: `${c.id}+patch${n}`, label: `${c.label} (patched${n ? ' ' + n : ''})`, lib };
+    });
+    wanted.splice(wanted.indexOf(c) + 1, 0, ...twins);
   }
 }
 const workloads = pick(WORKLOADS, args.workloads, 'workload');
@@ -241,10 +245,18 @@ function summarize(workload, runs) {
     return row;
   });
   const bare = rows.find((r) => r.contender === 'bare');
+  const bareRun = runs.find((run) => run.contender.id === 'bare');
   for (const row of rows) {
     row.ratio = bare ? row.median / bare.median : undefined;
     row.ratioMin = bare ? row.min / bare.median : undefined;
     row.ratioMax = bare ? row.max / bare.median : undefined;
+    // steadier on a shared machine: bare Koa's CPU per request over this one's (what the ratio
+    // would be if the server process were the only bound), and the median of per-round ratios
+    row.cpuRatio = bare ? bare.cpuMicrosPerRequest / row.cpuMicrosPerRequest : undefined;
+    if (bareRun) {
+      const run = runs.find((x) => x.contender.id === row.contender);
+      row.ratioPaired = median(run.rounds.map((m, i) => m.rps / bareRun.rounds[i].rps));
+    }
   }
   for (const row of rows) {
     const contender = contenders.find((c) => c.id === row.contender);
@@ -302,6 +314,7 @@ function printWorkload(summary) {
       pad('min – max', 18, true) +
       pad('× bare', 8, true) +
       pad('CPU µs/req', 11, true) +
+      pad('CPU ×', 7, true) +
       '  ' +
       pad('Redis round trips/req', 36) +
       'targets',
@@ -320,6 +333,7 @@ function printWorkload(summary) {
         pad(`${fmtInt(row.min)} – ${fmtInt(row.max)}`, 18, true) +
         pad(fmtRatio(row.ratio), 8, true) +
         pad(row.cpuMicrosPerRequest === undefined ? '-' : row.cpuMicrosPerRequest.toFixed(0), 11, true) +
+        pad(fmtRatio(row.cpuRatio), 7, true) +
         '  ' +
         pad(redis, 36) +
         targets,
@@ -339,7 +353,8 @@ function markdown(report) {
     const cells = ws.map((w) => {
       const row = w.rows.find((r) => r.contender === contender.id);
       if (!row) return '-';
-      let cell = `${fmtRatio(row.ratio)}× (${fmtInt(row.median)})`;
+      if (row.contender === 'bare') return `${fmtInt(row.median)} req/s, ${row.cpuMicrosPerRequest.toFixed(0)} µs CPU`;
+      let cell = `**${fmtRatio(row.ratio)}×** (CPU ${fmtRatio(row.cpuRatio)}×)`;
       if (row.redisCommandsPerRequest !== undefined) cell += ` · ${describeCommands(row.redisCommands)}`;
       return cell;
     });
@@ -348,8 +363,9 @@ function markdown(report) {
   const m = report.machine;
   lines.push('');
   lines.push(
-    `Ratio to bare Koa's median in the same run (median requests/s of ${report.settings.rounds} rounds of ` +
-      `${report.settings.duration} s, ${report.settings.connections} connections), then Redis commands per request. ` +
+    `Requests per second as a ratio of bare Koa's in the same run (medians of ${report.settings.rounds} rounds of ` +
+      `${report.settings.duration} s, ${report.settings.connections} connections); in brackets the same ratio from ` +
+      `server CPU time per request; then the Redis commands one request sends. ` +
       `The untouched route runs in defer mode where the contender has one. ` +
       `${m.cpu}, ${m.cores} cores, Node ${m.node}, redis-server ${m.redis ?? '-'}, ${report.date.slice(0, 10)}.`,
   );

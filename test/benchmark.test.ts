@@ -97,6 +97,7 @@ describe('benchmark (npm run bench -- --quick)', function () {
         expect(row.min).to.be.at.most(row.median);
         expect(row.median).to.be.at.most(row.max);
         expect(row.cpuMicrosPerRequest).to.be.above(0);
+        expect(row.cpuRatio).to.be.above(0);
         // a wrong body, an error or a non-2xx answer on any measured request lands here
         expect(row.failedRequests, `${workload.workload}/${row.contender}`).to.equal(0);
         expect(row.notes, `${workload.workload}/${row.contender}`).to.deep.equal([]);
@@ -125,6 +126,7 @@ describe('benchmark (npm run bench -- --quick)', function () {
     const md = readFileSync(join(out, 'latest.md'), 'utf8');
     const svg = readFileSync(join(out, 'chart.svg'), 'utf8');
     expect(md).to.match(/^\| contender \| returning, reads \| untouched route \|/);
+    expect(md).to.match(/\| koa-generic-session-ts, MemoryStore, defer \| \*\*\d+\.\d\d×\*\* \(CPU \d+\.\d\d×\) \|/);
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).to.equal(true);
     expect(svg.trimEnd().endsWith('</svg>')).to.equal(true);
     for (const label of ['bare Koa (ceiling)', 'koa-generic-session-ts, MemoryStore, defer']) {
