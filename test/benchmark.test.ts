@@ -18,6 +18,7 @@ interface Row {
   rounds: number[];
   ratio: number;
   cpuMicrosPerRequest: number;
+  cpuRatio: number;
   failedRequests: number;
   notes: string[];
   targetsMet?: Array<{ what: string; met: boolean }>;
