@@ -209,7 +209,14 @@ end
  * the write goes ahead, and before the session write, so an error in them
  * leaves the session untouched.
  */
-export const WRITE = script(`${CLOCK}${PRUNE}${SPLICE}${OWNER}local op, deadline, px, member, stamp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+export const WRITE = script(`${CLOCK}-- Lua creates a closure per function definition on every call: these are made only when needed
+local function splicer()
+${SPLICE}  return splice
+end
+local function ownership()
+${PRUNE}${OWNER}  return owner
+end
+local op, deadline, px, member, stamp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if deadline ~= '' and now > tonumber(deadline) then return { 0 } end
 local n = tonumber(ARGV[6])
 local value
@@ -220,7 +227,7 @@ if op == 'merge' then
   if ARGV[7 + n] ~= '' and redis.sha1hex(stored) == ARGV[7 + n] then
     value = ARGV[8 + n]
   else
-    value = splice(stored, 9 + n)
+    value = splicer()(stored, 9 + n)
     if not value then return { -2 } end
     code = 2
   end
@@ -231,11 +238,13 @@ elseif op == 'touch' then
 elseif op == 'del' then
   code = redis.call('DEL', KEYS[1])
 end
-local base = op == 'none' and 0 or 1
-local score = px == '' and '+inf' or tostring(now + tonumber(px))
 local result = { code }
-for i = 1, n do
-  result[i + 1] = owner(ARGV[6 + i], KEYS[base + 2 * i - 1], KEYS[base + 2 * i], member, score, stamp)
+if n > 0 then
+  local owner, base = ownership(), op == 'none' and 0 or 1
+  local score = px == '' and '+inf' or tostring(now + tonumber(px))
+  for i = 1, n do
+    result[i + 1] = owner(ARGV[6 + i], KEYS[base + 2 * i - 1], KEYS[base + 2 * i], member, score, stamp)
+  end
 end
 if value then
   if px == '' then redis.call('SET', KEYS[1], value) else redis.call('SET', KEYS[1], value, 'PX', px) end
