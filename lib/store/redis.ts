@@ -674,6 +674,8 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async #close(): Promise<void> {
     this.#status = 'closed';
+    this.#recent.clear();
+    this.#recentTotal = 0;
     const client = this.client;
     if (this.#closeClient && client.status !== 'end') {
       // our `error` listener stays until the end: a closing client may still report failed attempts
