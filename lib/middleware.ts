@@ -368,8 +368,9 @@ class SessionCore {
         return;
       }
       const owner = this.ownerChange(state, session);
+      const json = JSON.stringify(session);
       if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
-        const patch = diffSession(state.originalJson, session, state.save === true);
+        const patch = diffSession(state.originalJson, session, state.save === true, json);
         if ((await this.adapter.merge(key, patch, ttl, owner)) === false) {
           // destroyed (log out everywhere, another request) or expired since this request loaded it
           debug('session gone before the merge: not resurrected');
@@ -385,7 +386,7 @@ class SessionCore {
       if (owner !== undefined) state.owner = owner.owner;
       this.writeSid(ctx, sid, session);
       state.isNew = false;
-      state.originalJson = JSON.stringify(session);
+      state.originalJson = json;
     } catch (err) {
       debug('set session error: %s', (err as Error)?.message);
       this.#errorHandler(err, 'set', ctx);

@@ -157,28 +157,69 @@ function serializable(value: unknown): boolean {
 }
 
 /**
- * The top-level keys a request set, changed or deleted, comparing the session
- * now with the JSON it was loaded from. With `all`, every present key is set
- * (a forced save), and deletions still count.
+ * The top-level members of a JSON object text, as name -> value text, in
+ * order. Only for JSON that JSON.stringify wrote (or JSON.parse accepts):
+ * strings are skipped whole and brackets counted, nothing is decoded but
+ * names written with escapes.
  */
-export function diffSession(originalJson: string, session: Session, all: boolean): SessionPatch {
-  const original = JSON.parse(originalJson) as Record<string, unknown>;
+export function jsonMembers(text: string): Map<string, string> {
+  const members = new Map<string, string>();
+  let i = 1;
+  if (text.charCodeAt(i) === 125) return members;
+  for (;;) {
+    const nameEnd = stringEnd(text, i);
+    const raw = text.slice(i + 1, nameEnd);
+    const name = raw.includes('\\') ? (JSON.parse(text.slice(i, nameEnd + 1)) as string) : raw;
+    const start = nameEnd + 2;
+    const end = valueEnd(text, start);
+    members.set(name, text.slice(start, end + 1));
+    if (text.charCodeAt(end + 1) !== 44) return members;
+    i = end + 2;
+  }
+}
+
+function stringEnd(text: string, i: number): number {
+  let j = i;
+  for (;;) {
+    j = text.indexOf('"', j + 1);
+    let b = j - 1;
+    while (text.charCodeAt(b) === 92) b--;
+    if ((j - 1 - b) % 2 === 0) return j;
+  }
+}
+
+function valueEnd(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  if (c === 34) return stringEnd(text, i);
+  if (c === 123 || c === 91) {
+    let depth = 0;
+    for (let j = i; ; j++) {
+      const b = text.charCodeAt(j);
+      if (b === 34) j = stringEnd(text, j);
+      else if (b === 123 || b === 91) depth++;
+      else if ((b === 125 || b === 93) && --depth === 0) return j;
+    }
+  }
+  let j = i + 1;
+  for (let b = text.charCodeAt(j); b !== 44 && b !== 125; b = text.charCodeAt(++j));
+  return j - 1;
+}
+
+/**
+ * The top-level keys a request set, changed or deleted: the members of the
+ * session's JSON now (`json`, JSON.stringify(session) by default) compared
+ * with those of the JSON it was loaded from, text to text. With `all`, every
+ * present key is set (a forced save), and deletions still count.
+ */
+export function diffSession(originalJson: string, session: Session, all: boolean, json = JSON.stringify(session)): SessionPatch {
+  const before = jsonMembers(originalJson);
   const set = Object.create(null) as Record<string, unknown>;
   const unset: string[] = [];
-  const current = session as Record<string, unknown>;
-  for (const key of Object.keys(current)) {
-    const value = current[key];
-    if (!serializable(value)) {
-      if (hasOwn.call(original, key)) unset.push(key);
-      continue;
-    }
-    if (all || !hasOwn.call(original, key) || JSON.stringify(value) !== JSON.stringify(original[key])) {
-      set[key] = value;
-    }
+  const after = jsonMembers(json);
+  for (const [name, text] of after) {
+    if (all || before.get(name) !== text) set[name] = (session as Record<string, unknown>)[name];
   }
-  for (const key of Object.keys(original)) {
-    if (!hasOwn.call(current, key)) unset.push(key);
-  }
+  for (const name of before.keys()) if (!after.has(name)) unset.push(name);
   return { set, unset };
 }
 

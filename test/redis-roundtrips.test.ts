@@ -69,14 +69,20 @@ describe('Redis round trips per request (INFO commandstats of a real redis-serve
     expect(roundTrips(sent)).to.equal(1);
   });
 
-  it('a request that changes the session: 2 (GET, then the guarded SET as one EVALSHA)', async () => {
+  it('a request that changes the session: 2 (GET, then the merge script as one EVALSHA; it runs a GET and a SET inside)', async () => {
     const sent = await commandsOf({}, {}, login, (a) => a.get('/change').expect(200));
+    // commandstats counts the commands a script runs: the second GET is the merge reading the stored value
+    expect(sent).to.deep.equal({ get: 2, evalsha: 1, 'set (in script)': 1 });
+  });
+
+  it('with merge: false, a change is GET + the guarded whole-session SET as one EVALSHA', async () => {
+    const sent = await commandsOf({}, { merge: false }, login, (a) => a.get('/change').expect(200));
     expect(sent).to.deep.equal({ get: 1, evalsha: 1, 'set (in script)': 1 });
     expect(roundTrips(sent)).to.equal(2);
   });
 
-  it('with guardWrites: false, a change is GET + a plain SET', async () => {
-    const sent = await commandsOf({ guardWrites: false }, {}, login, (a) => a.get('/change').expect(200));
+  it('with guardWrites: false and merge: false, a change is GET + a plain SET', async () => {
+    const sent = await commandsOf({ guardWrites: false }, { merge: false }, login, (a) => a.get('/change').expect(200));
     expect(sent).to.deep.equal({ get: 1, set: 1 });
   });
 
