@@ -28,7 +28,7 @@ const args = parseArgs(process.argv.slice(2));
 const quick = args.quick === true;
 const settings = {
   quick,
-  duration: Number(args.duration ?? (quick ? 0.5 : 2)),
+  duration: Number(args.duration ?? (quick ? 0.5 : 1.5)),
   rounds: Number(args.rounds ?? 3),
   warmup: Number(args.warmup ?? (quick ? 0.2 : 0.5)),
   pool: Number(args.pool ?? (quick ? 8 : 32)),
