@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { debuglog } from 'node:util';
-import uid2 from 'uid2';
 import type {
   CloseOptions,
   OwnerChange,
@@ -12,7 +11,8 @@ import type {
 } from './types.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { compatMaxAge, cookieSetOptions, diffSession, isPlainObject, sessionTtl, toSession } from './session.js';
-import { SessionCookieReader, assertKeys } from './cookie.js';
+import { uid } from './sid.js';
+import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
 import { PrefixedStore } from './store/prefixed.js';
 import { StoreWatcher } from './store/watcher.js';
@@ -64,7 +64,7 @@ function defaultErrorHandler(err: unknown, type: SessionErrorType): never {
 }
 
 function defaultGenSid(this: SessionContext, length: number): string {
-  return uid2(length);
+  return uid(length);
 }
 
 /** A usable session id: 1 to 256 printable ASCII characters. Anything else never reaches the store. */
@@ -85,8 +85,12 @@ function pathMatches(path: string, cookiePath: string): boolean {
 }
 
 /** One request's session state, kept on the context under a symbol. */
-class RequestState {
+class RequestState implements VerifiedSignature {
   session: unknown = undefined;
+  /** The id cookie's value and signature as verified on the way in (see SessionCookieReader). */
+  signedValue: string | undefined = undefined;
+  signature: string | undefined = undefined;
+  signatureKey: string | undefined = undefined;
   /** JSON of the session as loaded; '' for a new session. */
   originalJson = '';
   isNew = false;
@@ -210,7 +214,7 @@ class SessionCore {
         return;
       }
     }
-    const sid: unknown = ctx.sessionId || this.readSid(ctx);
+    const sid: unknown = ctx.sessionId || this.readSid(ctx, state);
     let session: Session | null = null;
     let json = '';
     // with prefix '', ids such as "constructor" or "toString" make a store that indexes a plain
@@ -301,7 +305,7 @@ class SessionCore {
       (state.session === null || state.session === undefined)
     ) {
       // `ctx.session = null` without a read: destroy what the cookie names, no load needed
-      const sid: unknown = ctx.sessionId || this.readSid(ctx);
+      const sid: unknown = ctx.sessionId || this.readSid(ctx, state);
       if (!isValidSessionId(sid) || state.save === false) return;
       ctx.sessionId = sid;
       this.resetSid(ctx);
@@ -384,7 +388,7 @@ class SessionCore {
         await this.adapter.set(key, session, ttl, owner);
       }
       if (owner !== undefined) state.owner = owner.owner;
-      this.writeSid(ctx, sid, session);
+      this.writeSid(ctx, sid, session, state);
       state.isNew = false;
       state.originalJson = json;
     } catch (err) {
@@ -410,7 +414,7 @@ class SessionCore {
         return;
       }
       await this.adapter.touch(this.options.prefix + sid, ttl, owner);
-      this.writeSid(ctx, sid, session);
+      this.writeSid(ctx, sid, session, state);
     } catch (err) {
       this.#errorHandler(err, 'set', ctx);
     } finally {
@@ -476,12 +480,12 @@ class SessionCore {
 
   /* ---- session id transport ---- */
 
-  readSid(ctx: SessionContext): unknown {
+  readSid(ctx: SessionContext, state?: RequestState): unknown {
     const idStore = this.options.sessionIdStore;
-    return idStore === undefined ? this.#reader.read(ctx) : idStore.get.call(ctx);
+    return idStore === undefined ? this.#reader.read(ctx, state) : idStore.get.call(ctx);
   }
 
-  writeSid(ctx: SessionContext, sid: string, session: Session): void {
+  writeSid(ctx: SessionContext, sid: string, session: Session, state?: RequestState): void {
     const idStore = this.options.sessionIdStore;
     if (idStore !== undefined) {
       idStore.set.call(ctx, sid, session);
@@ -490,9 +494,18 @@ class SessionCore {
     // koa-generic-session meant this with its `this.writeable` typo: once
     // headers are out, a cookie can no longer be set (setHeader would throw)
     if (ctx.headerSent) return;
-    const options = cookieSetOptions(session.cookie);
-    if (options.signed === true) assertKeys(ctx);
-    ctx.cookies.set(this.options.key, sid, options as Parameters<SessionContext['cookies']['set']>[2]);
+    const options = cookieSetOptions(session.cookie) as NonNullable<Parameters<SessionContext['cookies']['set']>[2]>;
+    if (options.signed === true) {
+      assertKeys(ctx);
+      // the cookie came in with this signature: writing it back needs no HMAC
+      let sig = state === undefined ? undefined : this.#reader.knownSignature(ctx, sid, state);
+      sig ??= this.#reader.sign(ctx, sid);
+      if (sig !== undefined && setSessionCookie(ctx, this.options.key, sid, sig, options)) return;
+    } else if (options.signed === false && setSessionCookie(ctx, this.options.key, sid, undefined, options)) {
+      // (without a `signed` option cookies signs whenever the app has keys: it decides that itself)
+      return;
+    }
+    ctx.cookies.set(this.options.key, sid, options);
   }
 
   resetSid(ctx: SessionContext): void {
@@ -507,7 +520,8 @@ class SessionCore {
   }
 
   async newSid(ctx: SessionContext): Promise<string> {
-    const sid: unknown = await this.#genSid.call(ctx, 24);
+    let sid: unknown = this.#genSid.call(ctx, 24);
+    if (typeof sid !== 'string') sid = await sid;
     if (!isValidSessionId(sid)) {
       throw new TypeError(
         `genSid must return (or resolve to) 1 to 256 printable ASCII characters, got ${typeof sid === 'string' ? JSON.stringify(sid.slice(0, 40)) : typeof sid}`,
