@@ -144,7 +144,7 @@ export interface SessionOptions {
   defer?: boolean;
   /** Store new sessions even when untouched. Default `false`. */
   allowEmpty?: boolean;
-  /** Session id generator, called with the context as `this` and 24. Default: uid2(24). */
+  /** Session id generator, called with the context as `this` and 24. Default: 24 random characters in uid2's URL-safe alphabet (144 bits). */
   genSid?: (this: SessionContext, length: number) => string | PromiseLike<string>;
   /** Store error handler. Default: rethrow with name `'koa-generic-session <type> error'`. */
   errorHandler?: (err: unknown, type: SessionErrorType, ctx: SessionContext) => void;
