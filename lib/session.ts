@@ -1,4 +1,5 @@
 import type { Session, SessionCookie, SessionPatch } from './types.js';
+import { stringEnd, valueEnd } from './json-text.js';
 
 /** The cookie attributes `cookies.set()` understands; anything else in `session.cookie` is ignored. */
 export const COOKIE_ATTRIBUTES = [
@@ -176,33 +177,6 @@ export function jsonMembers(text: string): Map<string, string> {
     if (text.charCodeAt(end + 1) !== 44) return members;
     i = end + 2;
   }
-}
-
-function stringEnd(text: string, i: number): number {
-  let j = i;
-  for (;;) {
-    j = text.indexOf('"', j + 1);
-    let b = j - 1;
-    while (text.charCodeAt(b) === 92) b--;
-    if ((j - 1 - b) % 2 === 0) return j;
-  }
-}
-
-function valueEnd(text: string, i: number): number {
-  const c = text.charCodeAt(i);
-  if (c === 34) return stringEnd(text, i);
-  if (c === 123 || c === 91) {
-    let depth = 0;
-    for (let j = i; ; j++) {
-      const b = text.charCodeAt(j);
-      if (b === 34) j = stringEnd(text, j);
-      else if (b === 123 || b === 91) depth++;
-      else if ((b === 125 || b === 93) && --depth === 0) return j;
-    }
-  }
-  let j = i + 1;
-  for (let b = text.charCodeAt(j); b !== 44 && b !== 125; b = text.charCodeAt(++j));
-  return j - 1;
 }
 
 /**
