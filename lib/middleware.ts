@@ -115,6 +115,13 @@ class RequestState implements VerifiedSignature {
 
 type StatefulContext = SessionContext & { [STATE]?: RequestState };
 
+/** The request's session is no longer in the store (destroyed, expired, removed by a ttl <= 0). */
+function forget(state: RequestState): void {
+  state.isNew = true;
+  state.originalJson = '';
+  state.owner = undefined;
+}
+
 /** Everything one `session(options)` call owns; the per-request flow lives here. */
 class SessionCore {
   readonly options: ResolvedOptions;
@@ -241,8 +248,7 @@ class SessionCore {
       ctx.sessionId = await this.newSid(ctx);
       // a cookie that named no usable session is cleared (it is replaced if this one is saved)
       if (sid) this.resetSid(ctx);
-      state.originalJson = '';
-      state.isNew = true;
+      forget(state);
     }
     if (!state.assigned) state.session = session;
     state.loaded = true;
@@ -330,9 +336,7 @@ class SessionCore {
         debug('session set to null: destroying it');
         this.resetSid(ctx);
         await this.destroy(ctx, ctx.sessionId, state.owner);
-        state.isNew = true;
-        state.originalJson = '';
-        state.owner = undefined;
+        forget(state);
       }
       return;
     }
@@ -348,15 +352,23 @@ class SessionCore {
       if (!this.options.rolling) return;
       if (this.adapter.canTouch) return this.touch(state, session as Session);
     }
-    return this.save(state, session as Session);
+    return this.save(state, session as Session, json);
   }
 
-  async save(state: RequestState, session: Session): Promise<void> {
+  /** `json`: the session's JSON as commit() saw it, reused when nothing below can change the session. */
+  async save(state: RequestState, session: Session, json?: string): Promise<void> {
     const ctx = state.ctx;
     const sid = ctx.sessionId as string;
-    if (!isPlainObject(session.cookie)) session.cookie = { ...this.options.cookie };
-    compatMaxAge(session.cookie);
-    this.options.beforeSave?.(ctx, session);
+    if (
+      this.options.beforeSave !== undefined ||
+      !isPlainObject(session.cookie) ||
+      Object.prototype.hasOwnProperty.call(session.cookie, 'maxage')
+    ) {
+      json = undefined;
+      if (!isPlainObject(session.cookie)) session.cookie = { ...this.options.cookie };
+      compatMaxAge(session.cookie);
+      this.options.beforeSave?.(ctx, session);
+    }
     this.#inflight++;
     try {
       if (this.watcher.status !== 'available') await this.watcher.wait();
@@ -366,22 +378,18 @@ class SessionCore {
         debug('ttl %d: removing the session instead of saving it', ttl);
         await this.adapter.destroy(key, state.owner === undefined ? undefined : { owner: state.owner });
         this.resetSid(ctx);
-        state.isNew = true;
-        state.originalJson = '';
-        state.owner = undefined;
+        forget(state);
         return;
       }
       const owner = this.ownerChange(state, session);
-      const json = JSON.stringify(session);
+      json ??= JSON.stringify(session);
       if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
         const patch = diffSession(state.originalJson, session, state.save === true, json);
         if ((await this.adapter.merge(key, patch, ttl, owner)) === false) {
           // destroyed (log out everywhere, another request) or expired since this request loaded it
           debug('session gone before the merge: not resurrected');
           this.resetSid(ctx);
-          state.isNew = true;
-          state.originalJson = '';
-          state.owner = undefined;
+          forget(state);
           return;
         }
       } else {
@@ -442,14 +450,12 @@ class SessionCore {
       debug('regenerating: destroying the previous session');
       await this.destroy(ctx, ctx.sessionId, state.owner);
     }
-    state.owner = undefined;
+    forget(state);
     const session = this.newSession();
     state.session = session;
     state.assigned = false;
     ctx.sessionId = await this.newSid(ctx);
     this.resetSid(ctx);
-    state.isNew = true;
-    state.originalJson = '';
     return session;
   }
 
