@@ -1,53 +1,9 @@
 import { expect } from 'chai';
 import Koa from 'koa';
 import request from 'supertest';
-import session, { MemoryStore, type SessionMiddleware, type SessionOptions } from '../lib/index.js';
+import session, { MemoryStore, type SessionMiddleware } from '../lib/index.js';
 import { RecordingStore } from './support/stores.js';
-
-/** An app where /login?user=U regenerates and signs in, /logout signs out, /everywhere ends every other session. */
-interface Gate {
-  /** Resolved by /slow once it has loaded the session. */
-  reached: () => void;
-  /** /slow waits for this before changing the session. */
-  proceed: Promise<void>;
-}
-
-function ownersApp(options: SessionOptions, gate?: Gate) {
-  const app = new Koa();
-  app.keys = ['owners test key'];
-  app.silent = true;
-  const mw = session({ owner: (s) => s.userId as string | undefined, ...options });
-  app.use(mw);
-  app.use(async (ctx) => {
-    const s = ctx.session!;
-    if (ctx.path === '/login') {
-      await ctx.regenerateSession();
-      ctx.session!.userId = String(ctx.query.user);
-    } else if (ctx.path === '/become') {
-      s.userId = String(ctx.query.user);
-    } else if (ctx.path === '/logout') {
-      ctx.session = null;
-    } else if (ctx.path === '/everywhere') {
-      ctx.body = { ended: await ctx.sessionStore.destroySessions(s.userId as string, { except: ctx.sessionId }) };
-      return;
-    } else if (ctx.path === '/devices') {
-      ctx.body = await ctx.sessionStore.listSessions(s.userId as string, { current: ctx.sessionId });
-      return;
-    } else if (ctx.path === '/slow' && gate) {
-      gate.reached();
-      await gate.proceed;
-      s.touched = Date.now();
-    }
-    ctx.body = { userId: s.userId ?? null, sid: ctx.sessionId };
-  });
-  return { app, mw };
-}
-
-async function login(app: Koa, user: string): Promise<{ cookie: string; sid: string }> {
-  const res = await request(app.callback()).get(`/login?user=${user}`);
-  const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
-  return { cookie, sid: res.body.sid as string };
-}
+import { login, ownersApp } from './support/owners-app.js';
 
 describe('owner index: every session of one user (MemoryStore)', () => {
   it('lists each owner\'s sessions with opaque handles, times and ttl, flagging the current one', async () => {

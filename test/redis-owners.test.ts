@@ -1,68 +1,11 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
-import Koa from 'koa';
 import request from 'supertest';
-import session, { type SessionMiddleware, type SessionOptions } from '../lib/index.js';
+import session, { type SessionMiddleware } from '../lib/index.js';
 import { RedisStore, type RedisClient } from '../lib/store/redis.js';
 import { OWNER_PRUNE_GRACE_MS, OWNER_READ, OWNER_REMOVE, WRITE } from '../lib/store/redis-scripts.js';
 import { RedisCluster, RedisServer, stopAllRedis, waitFor, type RespValue } from './support/redis.js';
-
-/** Lets a test hold /slow between its session load and its change. */
-interface Gate {
-  reached: () => void;
-  proceed: Promise<void>;
-}
-
-/**
- * /login?user=U regenerates and signs in; /become?user=U changes the owner of
- * the current session; /logout destroys it; /everywhere ends the user's other
- * sessions; /devices lists them; /change changes a field; /slow (with a gate)
- * waits, then changes a field or, with ?user=U, the owner.
- */
-function ownersApp(options: SessionOptions, gate?: Gate) {
-  const app = new Koa();
-  app.keys = ['owners test key'];
-  app.silent = true;
-  const mw = session({ owner: (s) => s.userId as string | undefined, ...options });
-  app.use(mw);
-  app.use(async (ctx) => {
-    const s = ctx.session!;
-    if (ctx.path === '/login') {
-      await ctx.regenerateSession();
-      ctx.session!.userId = String(ctx.query.user);
-    } else if (ctx.path === '/new') {
-      s.userId = ctx.query.user === undefined ? undefined : String(ctx.query.user);
-      s.visits = 1;
-    } else if (ctx.path === '/become') {
-      s.userId = String(ctx.query.user);
-    } else if (ctx.path === '/logout') {
-      ctx.session = null;
-    } else if (ctx.path === '/change') {
-      s.n = Number(s.n ?? 0) + 1;
-    } else if (ctx.path === '/everywhere') {
-      ctx.body = { ended: await ctx.sessionStore.destroySessions(s.userId as string, { except: ctx.sessionId }) };
-      return;
-    } else if (ctx.path === '/devices') {
-      ctx.body = await ctx.sessionStore.listSessions(s.userId as string, { current: ctx.sessionId });
-      return;
-    } else if (ctx.path === '/slow' && gate) {
-      gate.reached();
-      await gate.proceed;
-      if (ctx.query.user) s.userId = String(ctx.query.user);
-      else s.touched = Date.now();
-    }
-    ctx.body = { userId: s.userId ?? null, sid: ctx.sessionId };
-  });
-  return { app, mw };
-}
-
-const cookieOf = (res: { headers: Record<string, unknown> }) =>
-  ([] as string[]).concat((res.headers['set-cookie'] as string[] | undefined) ?? []).map((c) => c.split(';')[0]).join('; ');
-
-async function login(app: Koa, user: string): Promise<{ cookie: string; sid: string }> {
-  const res = await request(app.callback()).get(`/login?user=${user}`).expect(200);
-  return { cookie: cookieOf(res), sid: res.body.sid as string };
-}
+import { cookieOf, login, ownersApp } from './support/owners-app.js';
 
 /**
  * Counts what the store sends through `client.sendCommand` (the top-level
