@@ -8,7 +8,8 @@ export const libDir = () => resolve(process.env.BENCH_LIB ?? resolve(root, 'dist
 
 /**
  * `server`: file under benchmark/servers/; `env`: its settings; `redis`: needs
- * the runner's redis-server; `requires`: a built file it cannot run without.
+ * the runner's redis-server; `requires`: a built file it cannot run without;
+ * `workloads`: the only workloads it runs in (default: all).
  */
 export const CONTENDERS = [
   { id: 'bare', label: 'bare Koa (ceiling)', server: 'bare.mjs', env: {} },
@@ -45,6 +46,26 @@ export const CONTENDERS = [
     defer: true,
     redis: true,
     requires: 'store/redis.js',
+  },
+  {
+    id: 'ours-memory-nomerge',
+    label: 'koa-generic-session-ts, MemoryStore, merge: false',
+    server: 'ours.mjs',
+    env: { BENCH_STORE: 'memory', BENCH_MERGE: '0' },
+    ours: true,
+    reference: 'merge',
+    workloads: ['change'],
+  },
+  {
+    id: 'ours-redis-nomerge',
+    label: 'koa-generic-session-ts, RedisStore, merge: false',
+    server: 'ours.mjs',
+    env: { BENCH_STORE: 'redis', BENCH_MERGE: '0' },
+    ours: true,
+    redis: true,
+    requires: 'store/redis.js',
+    reference: 'merge',
+    workloads: ['change'],
   },
   {
     id: 'kgs-memory',
@@ -124,19 +145,23 @@ export const WORKLOADS = [
 ];
 
 /**
- * The issue's targets: minimum ratio to bare Koa, Redis commands per
- * request, and for RedisStore a minimum multiple of koa-generic-session + koa-redis.
+ * The issues' targets: minimum ratio to bare Koa, Redis commands per
+ * request, minimum multiples of other contenders (RedisStore: 2x
+ * koa-generic-session + koa-redis; a change with merge on: 0.9x the same
+ * store with `merge: false`, issue 8's "within 10%").
  */
 export function targetsFor(contender, workload) {
-  if (!contender.ours) return undefined;
+  if (!contender.ours || contender.reference) return undefined;
   const memory = contender.env.BENCH_STORE === 'memory';
   const ratio = memory
     ? { read: 0.75, change: 0.65, new: 0.65, untouched: contender.defer ? 0.95 : undefined }[workload.id]
     : { read: 0.55, change: 0.4, untouched: contender.defer ? 0.95 : undefined }[workload.id];
   const target = {};
   if (ratio !== undefined) target.ratio = ratio;
+  const vs = [];
+  if (workload.id === 'change' && !contender.defer) vs.push({ contender: memory ? 'ours-memory-nomerge' : 'ours-redis-nomerge', times: 0.9 });
   if (!memory) {
-    if (workload.id === 'read' || workload.id === 'change') target.vs = { contender: 'kgs-redis', times: 2 };
+    if (workload.id === 'read' || workload.id === 'change') vs.unshift({ contender: 'kgs-redis', times: 2 });
     // round trips per request; `exactly` names them where the issue does
     const commands = {
       read: { count: 1, exactly: { get: 1 } },
@@ -146,6 +171,7 @@ export function targetsFor(contender, workload) {
     }[workload.id];
     if (commands !== undefined) target.commands = commands;
   }
+  if (vs.length > 0) target.vs = vs;
   return Object.keys(target).length ? target : undefined;
 }
 

@@ -144,15 +144,27 @@ export async function loginPool(baseUrl, size) {
 }
 
 /**
- * One autocannon run against `baseUrl + path`, cycling through `cookies`
- * (one request each, in turn, on every connection), or with no cookie.
- * `duration` in seconds, or `amount` requests.
+ * One autocannon run against `baseUrl + path`, with `cookies` (returning
+ * visitors) or with no cookie. `duration` in seconds, or `amount` requests.
+ *
+ * Each connection is its own set of visitors: connection k cycles through
+ * cookies k, k + CONNECTIONS, k + 2 CONNECTIONS... (one request each, in
+ * turn), so no two requests in flight share a session as long as there are
+ * at least CONNECTIONS cookies, as with visitors who wait for one answer
+ * before the next click. (A list shared by every connection would have all
+ * of them walk it in step: up to 10 requests at once on one session, which
+ * is what benchmark/lost-updates.mjs measures, not these workloads.)
  */
 export function drive({ baseUrl, path, cookies, duration, amount, verifyBody, pipelining = 1 }) {
-  const requests =
-    cookies && cookies.length > 0
-      ? cookies.map((cookie) => ({ method: 'GET', path, headers: { cookie } }))
-      : [{ method: 'GET', path }];
+  const request = (cookie) => ({ method: 'GET', path, ...(cookie === undefined ? {} : { headers: { cookie } }) });
+  const requests = cookies && cookies.length > 0 ? cookies.map(request) : [request(undefined)];
+  let connection = 0;
+  const setupClient = (client) => {
+    const k = connection++;
+    if (requests.length <= 1) return;
+    const own = requests.filter((_, i) => i % CONNECTIONS === k % Math.min(CONNECTIONS, requests.length));
+    client.setRequests(own);
+  };
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     autocannon(
@@ -162,6 +174,7 @@ export function drive({ baseUrl, path, cookies, duration, amount, verifyBody, pi
         pipelining,
         ...(amount ? { amount } : { duration }),
         requests,
+        setupClient,
         ...(verifyBody ? { verifyBody } : {}),
         timeout: 10,
         // autocannon stops at the first sample tick after `duration`: with its default of 1 s

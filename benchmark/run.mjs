@@ -31,7 +31,7 @@ const settings = {
   duration: Number(args.duration ?? (quick ? 0.5 : 1.5)),
   rounds: Number(args.rounds ?? 3),
   warmup: Number(args.warmup ?? (quick ? 0.2 : 0.5)),
-  pool: Number(args.pool ?? (quick ? 8 : 32)),
+  pool: Number(args.pool ?? (quick ? CONNECTIONS : 32)),
   connections: CONNECTIONS,
 };
 if (!(settings.rounds >= 1 && settings.duration > 0 && settings.warmup >= 0 && settings.pool >= 1)) {
@@ -100,7 +100,7 @@ async function measureWorkload(workload, redis) {
   const runs = [];
   try {
     const started = await Promise.allSettled(
-      contenders.map((contender) => {
+      contenders.filter((c) => c.workloads === undefined || c.workloads.includes(workload.id)).map((contender) => {
         const variant = workload.variant === 'defer' && !contender.hasDefer ? 'plain' : workload.variant;
         const env = { ...contender.env, BENCH_VARIANT: variant, BENCH_LIB: contender.lib ?? libDir() };
         if (contender.redis) env.BENCH_REDIS_URL = redis.url;
@@ -266,13 +266,15 @@ function summarize(workload, runs) {
     if (target.ratio !== undefined && row.ratio !== undefined) {
       verdicts.push({ what: `≥ ${target.ratio}× bare`, met: row.ratio >= target.ratio });
     }
-    if (target.vs) {
-      const other = rows.find((r) => r.contender === target.vs.contender);
-      if (other) {
-        const times = row.median / other.median;
-        row.vs = { contender: target.vs.contender, times: round3(times) };
-        verdicts.push({ what: `≥ ${target.vs.times}× ${target.vs.contender} (${times.toFixed(2)}×)`, met: times >= target.vs.times });
-      }
+    for (const vs of target.vs ?? []) {
+      const other = rows.find((r) => r.contender === vs.contender);
+      const otherRun = runs.find((run) => run.contender.id === vs.contender);
+      if (!other) continue;
+      const run = runs.find((x) => x.contender.id === row.contender);
+      // per-round pairs: both ran back to back in each round, so machine drift cancels out
+      const times = median(run.rounds.map((m, i) => m.rps / otherRun.rounds[i].rps));
+      row.vs = [...(row.vs ?? []), { contender: vs.contender, times: round3(times), cpu: round3(other.cpuMicrosPerRequest / row.cpuMicrosPerRequest) }];
+      verdicts.push({ what: `≥ ${vs.times}× ${vs.contender} (${times.toFixed(2)}×)`, met: times >= vs.times });
     }
     if (target.commands && row.redisCommands) {
       const { count, exactly } = target.commands;

@@ -1,6 +1,7 @@
 // koa-generic-session-ts from the build (dist/), with its MemoryStore or RedisStore.
 //   BENCH_STORE  'memory' | 'redis'
 //   BENCH_DEFER  '1' for defer mode (eager and defer are two contenders, whatever the workload)
+//   BENCH_MERGE  '0' for merge: false (whole-session saves: the reference of merge's cost)
 //   BENCH_TTL, BENCH_SWEEP  memory check: store ttl and MemoryStore sweep interval, in ms
 import { importLib, newApp, rolling, routes, serve } from './common.mjs';
 
@@ -16,7 +17,8 @@ if (process.env.BENCH_STORE === 'redis') {
   store = new MemoryStore(process.env.BENCH_SWEEP ? { sweepInterval: Number(process.env.BENCH_SWEEP) } : {});
 }
 
-const middleware = session({ store, defer, rolling, ...(ttl === undefined ? {} : { ttl }) });
+const merge = process.env.BENCH_MERGE !== '0';
+const middleware = session({ store, defer, rolling, merge, ...(ttl === undefined ? {} : { ttl }) });
 const app = newApp();
 app.use(middleware);
 app.use(routes({ defer }));
