@@ -1,6 +1,7 @@
 // Finding where members of a JSON object text start and end without decoding
-// any value: shared by the middleware's diff and RedisStore's merge, which
-// must both keep every stored value byte for byte.
+// any value: shared by the merge's text diff (lib/session.ts) and RedisStore's
+// splice (lib/store/redis-scripts.ts), which must keep every value byte for
+// byte.
 
 const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
 /** What SPLICE's '^[%w%.%+%-]+' takes: letters, digits, '.', '+', '-'. */

@@ -10,7 +10,7 @@ import type {
   StoreStatus,
 } from './types.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { compatMaxAge, cookieSetOptions, diffSession, isPlainObject, sessionTtl, toSession } from './session.js';
+import { compatMaxAge, cookieSetOptions, isPlainObject, sessionChange, sessionTtl, toSession } from './session.js';
 import { uid } from './sid.js';
 import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
@@ -384,7 +384,7 @@ class SessionCore {
       const owner = this.ownerChange(state, session);
       json ??= JSON.stringify(session);
       if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
-        const patch = diffSession(state.originalJson, session, state.save === true, json);
+        const patch = sessionChange(state.originalJson, session, state.save === true, json);
         if ((await this.adapter.merge(key, patch, ttl, owner)) === false) {
           // destroyed (log out everywhere, another request) or expired since this request loaded it
           debug('session gone before the merge: not resurrected');

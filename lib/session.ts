@@ -152,48 +152,140 @@ export function sessionTtl(
   return ttl === Infinity ? undefined : Math.ceil(ttl);
 }
 
-/** Whether JSON.stringify keeps a property with this value (it drops undefined, functions and symbols). */
-function serializable(value: unknown): boolean {
-  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
-}
-
 /**
- * The top-level members of a JSON object text, as name -> value text, in
- * order. Only for JSON that JSON.stringify wrote (or JSON.parse accepts):
- * strings are skipped whole and brackets counted, nothing is decoded but
- * names written with escapes.
+ * The top-level members of an object's JSON text as JSON.stringify writes it
+ * (no whitespace), from the member starting at `from` on, as name JSON ->
+ * value JSON, in order. Nothing is decoded: JSON.stringify escapes a name the
+ * same way every time, so the name's text is its identity.
  */
-export function jsonMembers(text: string): Map<string, string> {
+function jsonMembers(text: string, from = 1): Map<string, string> {
   const members = new Map<string, string>();
-  let i = 1;
+  let i = from;
   if (text.charCodeAt(i) === 125) return members;
   for (;;) {
     const nameEnd = stringEnd(text, i);
-    const raw = text.slice(i + 1, nameEnd);
-    const name = raw.includes('\\') ? (JSON.parse(text.slice(i, nameEnd + 1)) as string) : raw;
     const start = nameEnd + 2;
     const end = valueEnd(text, start);
-    members.set(name, text.slice(start, end + 1));
+    members.set(text.slice(i, nameEnd + 1), text.slice(start, end + 1));
     if (text.charCodeAt(end + 1) !== 44) return members;
     i = end + 2;
   }
 }
 
 /**
- * The top-level keys a request set, changed or deleted: the members of the
- * session's JSON now (`json`, JSON.stringify(session) by default) compared
- * with those of the JSON it was loaded from, text to text. With `all`, every
- * present key is set (a forced save), and deletions still count.
+ * Where the first member that may differ starts: the members (with the comma
+ * after them) that lie inside the prefix both texts share are the same in
+ * both, so a diff can skip them. Both texts have a member there, or neither.
  */
-export function diffSession(originalJson: string, session: Session, all: boolean, json = JSON.stringify(session)): SessionPatch {
-  const before = jsonMembers(originalJson);
-  const set = Object.create(null) as Record<string, unknown>;
-  const unset: string[] = [];
-  const after = jsonMembers(json);
-  for (const [name, text] of after) {
-    if (all || before.get(name) !== text) set[name] = (session as Record<string, unknown>)[name];
+function firstDifference(base: string, json: string): number {
+  const limit = Math.min(base.length, json.length);
+  let shared = 0;
+  while (shared < limit && base.charCodeAt(shared) === json.charCodeAt(shared)) shared++;
+  let from = 1;
+  if (json.charCodeAt(1) === 125 || base.charCodeAt(1) === 125) return from;
+  for (;;) {
+    const end = valueEnd(json, stringEnd(json, from) + 2);
+    if (end + 1 >= shared || json.charCodeAt(end + 1) !== 44) return from;
+    from = end + 2;
   }
+}
+
+/** A patch as JSON text: [name JSON, value JSON] pairs to set, and the name JSON of members to delete. */
+export interface EncodedPatch {
+  set: Array<[string, string]>;
+  unset: string[];
+}
+
+/**
+ * The top-level members a request set, changed or deleted, compared text to
+ * text: `json` (the session now) against `base` (the JSON it was loaded
+ * from), both written by JSON.stringify. With `all`, every present member is
+ * set (a forced save), and deletions still count.
+ */
+export function diffJson(base: string, json: string, all: boolean): EncodedPatch {
+  const from = all ? 1 : firstDifference(base, json);
+  const before = jsonMembers(base, from);
+  const set: Array<[string, string]> = [];
+  const unset: string[] = [];
+  const after = jsonMembers(json, from);
+  for (const [name, value] of after) if (all || before.get(name) !== value) set.push([name, value]);
   for (const name of before.keys()) if (!after.has(name)) unset.push(name);
+  return { set, unset };
+}
+
+const decodeName = (nameJson: string): string =>
+  nameJson.includes('\\') ? (JSON.parse(nameJson) as string) : nameJson.slice(1, -1);
+
+/** The patch form of `diffJson`: keys set (with the session's values) and keys deleted. */
+export function diffSession(base: string, session: Session, all: boolean, json = JSON.stringify(session)): SessionPatch {
+  const diff = diffJson(base, json, all);
+  const set = Object.create(null) as Record<string, unknown>;
+  for (const [nameJson] of diff.set) {
+    const name = decodeName(nameJson);
+    set[name] = (session as Record<string, unknown>)[name];
+  }
+  return { set, unset: diff.unset.map(decodeName) };
+}
+
+/** Marks the patches sessionChange() made, with their `all` flag: their text form is a diff of two texts. */
+const FORCED = Symbol('forced save');
+interface Change extends SessionPatch {
+  readonly base: string;
+  readonly json: string;
+  readonly [FORCED]: boolean;
+}
+
+/**
+ * What the middleware hands a store's merge(): the patch, with the texts it
+ * comes from (`base`, `json`). `set` and `unset` are computed on first use
+ * (they are own, enumerable properties, so spreading or serializing the
+ * patch works as with a plain object): a store that finds `base` stored
+ * as it is writes `json` and never needs them.
+ */
+export function sessionChange(base: string, session: Session, all: boolean, json: string): SessionPatch {
+  let diff: SessionPatch | undefined;
+  const compute = () => (diff ??= diffSession(base, session, all, json));
+  // an object literal's accessors are own and enumerable, and cost far less to create than defineProperty
+  const change: Change = {
+    base,
+    json,
+    [FORCED]: all,
+    get set() {
+      return compute().set;
+    },
+    get unset() {
+      return compute().unset;
+    },
+  };
+  return change;
+}
+
+/** The texts of a patch sessionChange() made, and whether it was a forced save; undefined for any other patch. */
+export function changeTexts(patch: SessionPatch): { base: string; json: string; all: boolean } | undefined {
+  const change = patch as Partial<Change>;
+  const all = change[FORCED];
+  return typeof all === 'boolean' ? { base: change.base!, json: change.json!, all } : undefined;
+}
+
+/**
+ * A patch as JSON text, values serialized as a whole-session save would
+ * write them (a member JSON.stringify drops is deleted). A patch made by
+ * sessionChange() is diffed from its texts, without serializing anything.
+ */
+export function encodePatch(patch: SessionPatch): EncodedPatch {
+  const texts = changeTexts(patch);
+  if (texts !== undefined) return diffJson(texts.base, texts.json, texts.all);
+  const set: Array<[string, string]> = [];
+  const unset: string[] = [];
+  for (const name of Object.keys(patch.set)) {
+    const holder = {};
+    Object.defineProperty(holder, name, { value: patch.set[name], enumerable: true });
+    const member = JSON.stringify(holder).slice(1, -1);
+    const nameJson = JSON.stringify(name);
+    if (member === '') unset.push(nameJson);
+    else set.push([nameJson, member.slice(nameJson.length + 1)]);
+  }
+  for (const name of patch.unset) unset.push(JSON.stringify(name));
   return { set, unset };
 }
 

@@ -50,6 +50,15 @@ export type StoreResult<T> = T | PromiseLike<T> | Thunk<T> | Generator<unknown, 
 export interface SessionPatch {
   set: Record<string, unknown>;
   unset: string[];
+  /**
+   * Set by the middleware: the JSON text (as `JSON.stringify` wrote it) the
+   * request loaded the session from. A store that holds exactly this text
+   * has seen no other write since, and may store `json` as it is: the same
+   * session as `set`/`unset` applied onto it, without computing either.
+   */
+  readonly base?: string;
+  /** Set by the middleware with `base`: `JSON.stringify` of the whole session now. */
+  readonly json?: string;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import { MemoryStore } from '../lib/index.js';
-import { diffSession } from '../lib/session.js';
+import { diffSession, sessionChange } from '../lib/session.js';
+import type { Session } from '../lib/index.js';
 import { RecordingStore } from './support/stores.js';
 import { concurrencyApp, parallelChanges } from './support/merge-scenarios.js';
 
@@ -105,6 +106,35 @@ describe('merge on save: no lost updates between concurrent requests (MemoryStor
     it('a forced save sets every key', () => {
       const patch = diffSession(JSON.stringify({ cookie: {}, a: 1 }), { cookie: {}, a: 1 }, true);
       expect(Object.keys(patch.set)).to.deep.equal(['cookie', 'a']);
+    });
+  });
+
+  describe('MemoryStore.merge()', () => {
+    const loaded = JSON.stringify({ cookie: { maxAge: 1000 }, a: 1, b: 2 });
+    // the request deleted a and set it again: no patch member, but a now comes last
+    const session = { cookie: { maxAge: 1000 }, b: 2, a: 1 } as unknown as Session;
+
+    it('when the store holds the text the request loaded, it keeps the request\'s whole session as written', async () => {
+      const store = new MemoryStore();
+      store.set('k', JSON.parse(loaded) as Session, 60_000);
+      expect(store.merge('k', sessionChange(loaded, session, false, JSON.stringify(session)), 60_000)).to.equal(true);
+      expect(Object.keys(store.get('k')!)).to.deep.equal(['cookie', 'b', 'a']);
+    });
+
+    it('when another write came first, it applies the patch onto what it holds', async () => {
+      const store = new MemoryStore();
+      store.set('k', { ...(JSON.parse(loaded) as Session), c: 3 }, 60_000);
+      const mine = { ...session, d: 4 } as Session;
+      expect(store.merge('k', sessionChange(loaded, mine, false, JSON.stringify(mine)), 60_000)).to.equal(true);
+      expect(store.get('k')).to.deep.equal({ cookie: { maxAge: 1000 }, a: 1, b: 2, c: 3, d: 4 });
+      expect(Object.keys(store.get('k')!)).to.deep.equal(['cookie', 'a', 'b', 'c', 'd']);
+    });
+
+    it('a merge onto a vanished session writes nothing, whichever path it would take', async () => {
+      const store = new MemoryStore();
+      expect(store.merge('k', sessionChange(loaded, session, false, JSON.stringify(session)), 60_000)).to.equal(false);
+      expect(store.merge('k', { set: { a: 1 }, unset: [] }, 60_000)).to.equal(false);
+      expect(store.size).to.equal(0);
     });
   });
 });

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import Koa from 'koa';
 import request from 'supertest';
 import session, { type Session, type SessionPatch } from '../lib/index.js';
-import { applyPatch } from '../lib/session.js';
-import { spliceJson } from '../lib/store/redis-scripts.js';
+import { applyPatch, diffJson, encodePatch, sessionChange } from '../lib/session.js';
 import { RedisStore, RedisStoreTimeoutError, type RedisStoreInvalidValue, type RedisStoreOptions } from '../lib/store/redis.js';
 import { RedisServer, stopAllRedis, waitFor } from './support/redis.js';
 import { concurrencyApp, parallelChanges } from './support/merge-scenarios.js';
@@ -192,6 +192,30 @@ describe('RedisStore merge: concurrent requests on one session keep every change
     });
   });
 
+  /**
+   * Runs `action` while watching the scripts `store` sends and what Redis
+   * answers (on the client: Redis runs them as sent). `between` runs after
+   * each answer, before the store sees it.
+   */
+  async function watchScripts(action: () => Promise<unknown>, between?: (reply: unknown) => Promise<void>) {
+    const client = store.client as unknown as { evalsha: (...args: unknown[]) => Promise<unknown> };
+    const evalsha = client.evalsha;
+    const calls: Array<{ args: string[]; reply: unknown }> = [];
+    client.evalsha = async (...args: unknown[]) => {
+      const call = { args: args.map(String), reply: undefined as unknown };
+      calls.push(call);
+      call.reply = await evalsha.apply(store.client, args);
+      await between?.(call.reply);
+      return call.reply;
+    };
+    try {
+      await action();
+    } finally {
+      client.evalsha = evalsha;
+    }
+    return calls;
+  }
+
   describe('store.merge()', () => {
     const base = { cookie: { maxAge: 60_000, httpOnly: true, path: '/' }, user: 'ann' };
 
@@ -217,44 +241,116 @@ describe('RedisStore merge: concurrent requests on one session keep every change
       expect(await redis.command('EXISTS', 'koa:sess:t')).to.equal(0);
     });
 
+    /** Adds a member to a JSON object text, first or last, as text (the rest stays byte for byte). */
+    const addMember = (text: string, member: string, first: boolean): string => {
+      if (first) {
+        const open = text.indexOf('{');
+        const empty = /^\s*}/.test(text.slice(open + 1));
+        return text.slice(0, open + 1) + member + (empty ? '' : ',') + text.slice(open + 1);
+      }
+      const close = text.lastIndexOf('}');
+      const empty = /{\s*$/.test(text.slice(0, close));
+      return text.slice(0, close) + (empty ? '' : ',') + member + text.slice(close);
+    };
+
+    /**
+     * The ways a merge reaches the script. `loaded` is the text the request
+     * reads (`long`: past the length the store sends as is), `held` what
+     * Redis holds when the merge arrives (`raced`: another request added a
+     * member meanwhile), `patch` what the store is given.
+     */
     const PATHS = [
       {
-        label: 'the store knows the stored text: Node applies the patch, Redis compares and writes',
+        label: 'Redis holds the text the request loaded: the session is stored as the request sent it',
         seed: 20240611,
-        prepare: async (key: string, text: string) => {
-          await redis.command('SET', key, text);
-          // what the store read is what it builds on
-          expect(await store.get(key), text).to.not.equal(null);
-        },
+        long: false,
+        raced: false,
+        texts: true,
       },
       {
-        label: 'another writer changed it: Redis applies the patch in Lua',
+        label: 'another request wrote first: Redis answers what it holds, the patch is spliced onto it in Node and sent again',
+        seed: 20240613,
+        long: false,
+        raced: true,
+        texts: true,
+      },
+      {
+        label: 'a long session that another request wrote first: the same, with SHA1s instead of the texts',
+        seed: 20240614,
+        long: true,
+        raced: true,
+        texts: true,
+      },
+      {
+        label: 'a bare patch (no texts): Redis splices the patch in Lua',
         seed: 20240612,
-        prepare: async (key: string, text: string) => {
-          await redis.command('SET', key, text);
-        },
+        long: false,
+        raced: false,
+        texts: false,
       },
     ];
 
     for (const path of PATHS) {
+      const loadedText = (text: string) => (path.long ? addMember(text, `"padding":"${'p'.repeat(3000)}"`, true) : text);
+      const heldText = (loaded: string) => (path.raced ? addMember(loaded, '"raced":"by another request"', false) : loaded);
+      /**
+       * One merge as `path` sends it: the request loaded `text` and applies
+       * `plain`. Resolves the stored text and what it should be: `plain`
+       * applied in Node onto what Redis held.
+       */
+      const mergeVia = async (key: string, text: string, plain: SessionPatch) => {
+        const loaded = loadedText(text);
+        const held = heldText(loaded);
+        await redis.command('SET', key, held);
+        let patch: SessionPatch = plain;
+        // the middleware's base is JSON.stringify of what it loaded
+        const base = JSON.stringify(JSON.parse(loaded));
+        if (path.texts) {
+          const session = JSON.parse(loaded) as Record<string, unknown>;
+          applyPatch(session, plain);
+          patch = sessionChange(base, session as Session, false, JSON.stringify(session));
+        }
+        const calls = await watchScripts(() => store.merge!(key, patch, 60_000).then((ok) => expect(ok).to.equal(true)));
+        // args: sha, 1 key, the key, op, deadline, px, member, stamp, 0 owner actions, then the merge's own:
+        // the text it builds on (itself, or its SHA1 when long), the result, and the patch when sent
+        const merge = (call: { args: string[] }) => ({ on: call.args[9], result: call.args[10], patch: call.args.length > 11 });
+        const code = (call: { reply: unknown }) => (call.reply as unknown[])[0];
+        const shown = (text: string) => (path.long || !text.startsWith('{') ? createHash('sha1').update(text).digest('hex') : text);
+        if (!path.texts) {
+          // a bare patch: Redis splices it
+          expect(calls.map(merge)).to.deep.equal([{ on: '', result: '', patch: true }]);
+          expect(code(calls[0]!)).to.equal(2);
+        } else if (held === base) {
+          // Redis holds what the request loaded: the session is stored as sent, in one round trip
+          expect(calls.map(merge)).to.deep.equal([{ on: shown(base), result: patch.json, patch: false }]);
+          expect(code(calls[0]!)).to.equal(1);
+        } else {
+          // another write came first: Redis answers what it holds, the patch is spliced onto it in Node
+          expect(calls).to.have.length(2);
+          expect(merge(calls[0]!)).to.deep.equal({ on: shown(base), result: patch.json, patch: false });
+          expect(calls[0]!.reply).to.deep.equal([3, held]);
+          expect(merge(calls[1]!)).to.include({ on: shown(held), patch: true });
+          expect(code(calls[1]!)).to.equal(1);
+        }
+        const expected = JSON.parse(held) as Record<string, unknown>;
+        applyPatch(expected, plain);
+        return { stored: (await raw(key))!, expected: JSON.stringify(expected), held };
+      };
+
       describe(path.label, () => {
         it('keeps every value byte for byte: each tricky value set by a patch, and left untouched by one', async () => {
           const key = 'koa:sess:fidelity';
           // set by the patch
-          await path.prepare(key, JSON.stringify(base));
-          const patch: SessionPatch = { set: { ...TRICKY }, unset: [] };
-          expect(await store.merge!(key, patch, 60_000)).to.equal(true);
-          const expected = { ...base, ...TRICKY };
-          expect(await raw(key)).to.equal(JSON.stringify(expected));
-          expect(JSON.parse((await raw(key))!).emptyArray).to.deep.equal([]);
+          const first = await mergeVia(key, JSON.stringify(base), { set: { ...TRICKY }, unset: [] });
+          expect(first.stored).to.equal(first.expected);
+          expect(JSON.parse(first.stored).emptyArray).to.deep.equal([]);
           // untouched by the next patch: the bytes of every other member stay as they were
-          expect(await store.merge!(key, { set: { user: 'bob' }, unset: ['precise'] }, 60_000)).to.equal(true);
-          const after = { ...expected, user: 'bob' } as Record<string, unknown>;
-          delete after.precise;
-          expect(await raw(key)).to.equal(JSON.stringify(after));
+          const second = await mergeVia(key, JSON.stringify({ ...base, ...TRICKY }), { set: { user: 'bob' }, unset: ['precise'] });
+          expect(second.stored).to.equal(second.expected);
+          expect(second.stored).to.contain(JSON.stringify(TRICKY.nestedEmpties)).and.not.contain('"precise"');
           // and the session reads back equal
           const read = (await store.get(key)) as Record<string, unknown>;
-          expect(JSON.stringify(read)).to.equal(JSON.stringify(after));
+          expect(JSON.stringify(read)).to.equal(second.expected);
         });
 
         it('member names with quotes, backslashes, braces, unicode and control characters are matched exactly', async () => {
@@ -262,12 +358,9 @@ describe('RedisStore merge: concurrent requests on one session keep every change
           const names = ['"', '\\', '}', '{"a":1}', 'é', '😀', '\ud800', '\n', '', ' ', 'a:b,c', '__proto__x'];
           const initial: Record<string, unknown> = {};
           names.forEach((n, i) => (initial[n] = i));
-          await path.prepare(key, JSON.stringify({ cookie: {}, ...initial }));
           const patch: SessionPatch = { set: Object.fromEntries(names.slice(0, 6).map((n) => [n, `new ${n}`])), unset: names.slice(6) };
-          expect(await store.merge!(key, patch, 60_000)).to.equal(true);
-          const expected = JSON.parse(JSON.stringify({ cookie: {}, ...initial })) as Record<string, unknown>;
-          applyPatch(expected, patch);
-          expect(await raw(key)).to.equal(JSON.stringify(expected));
+          const result = await mergeVia(key, JSON.stringify({ cookie: {}, ...initial }), patch);
+          expect(result.stored).to.equal(result.expected);
         });
 
         it('random sessions and patches (seeded): the stored bytes equal JSON.stringify of the patch applied in Node', async () => {
@@ -285,79 +378,131 @@ describe('RedisStore merge: concurrent requests on one session keep every change
           for (let round = 0; round < 300; round++) {
             const key = `koa:sess:random${round % 7}`;
             const initial = Object.fromEntries(Array.from({ length: 1 + Math.floor(rand() * 8) }, () => [pick(names), value(0)]));
-            const text = JSON.stringify(initial);
-            await path.prepare(key, text);
             const patch: SessionPatch = { set: {}, unset: [] };
             for (let i = Math.floor(rand() * 5); i > 0; i--) patch.set[pick(names)] = value(0);
             for (let i = Math.floor(rand() * 3); i > 0; i--) patch.unset.push(pick(names));
-            expect(await store.merge!(key, patch, 60_000)).to.equal(true);
-            const expected = JSON.parse(text) as Record<string, unknown>;
-            applyPatch(expected, patch);
-            const context = `seed ${seed}, round ${round}: ${text} + ${JSON.stringify(patch)}`;
-            expect(await raw(key), context).to.equal(JSON.stringify(expected));
+            const result = await mergeVia(key, JSON.stringify(initial), patch);
+            const context = `seed ${seed}, round ${round}: ${result.held} + ${JSON.stringify(patch)}`;
+            expect(result.stored, context).to.equal(result.expected);
           }
         });
 
         it('JSON written by another program (whitespace, escaped names, duplicate names) merges to the same object', async () => {
           const key = 'koa:sess:foreign';
           const text = ' {\n  "cookie" : { "maxAge" : 1000 } ,\t"caf\\u00e9" : [ 1 , [] ] ,"x":1, "x" : 2,\r\n "keep" : "\\u0041\\/" }\n';
-          await path.prepare(key, text);
-          expect(await store.merge!(key, { set: { café: 'set', x: 3 }, unset: [] }, 60_000)).to.equal(true);
-          expect(JSON.parse((await raw(key))!)).to.deep.equal({ cookie: { maxAge: 1000 }, café: 'set', x: 3, keep: 'A/' });
+          const first = await mergeVia(key, text, { set: { café: 'set', x: 3 }, unset: [] });
+          expect(JSON.parse(first.stored)).to.deep.equal(JSON.parse(first.expected));
+          expect(JSON.parse(first.stored)).to.include({ café: 'set', x: 3, keep: 'A/' });
           // untouched members are copied as written, escapes included
-          expect(await raw(key)).to.contain('"keep" : "\\u0041\\/"');
-          await store.merge!(key, { set: {}, unset: ['café', 'x'] }, 60_000);
-          expect(JSON.parse((await raw(key))!)).to.deep.equal({ cookie: { maxAge: 1000 }, keep: 'A/' });
+          expect(first.stored).to.contain('"keep" : "\\u0041\\/"');
+          const second = await mergeVia(key, first.stored, { set: {}, unset: ['café', 'x'] });
+          expect(JSON.parse(second.stored)).to.deep.equal(JSON.parse(second.expected));
+          expect(JSON.parse(second.stored)).to.not.have.any.keys('café', 'x');
         });
 
         it('a member JSON drops (undefined, a function, toJSON returning undefined) is deleted, as a whole-session save drops it', async () => {
-          const key = 'koa:sess:dropped';
-          await path.prepare(key, JSON.stringify({ cookie: {}, a: 1, b: 2, c: 3, d: 4 }));
           const when = new Date(0);
           const patch: SessionPatch = { set: { a: undefined, b: () => 1, c: { toJSON: () => undefined }, d: when }, unset: [] };
-          expect(await store.merge!(key, patch, 60_000)).to.equal(true);
-          expect(await raw(key)).to.equal(JSON.stringify({ cookie: {}, d: when }));
+          const result = await mergeVia('koa:sess:dropped', JSON.stringify({ cookie: {}, a: 1, b: 2, c: 3, d: 4 }), patch);
+          expect(result.stored).to.equal(result.expected);
+          expect(JSON.parse(result.stored)).to.not.have.any.keys('a', 'b', 'c');
+          expect(JSON.parse(result.stored).d).to.equal(when.toJSON());
         });
       });
     }
 
-    it('spliceJson (the fast path in Node), 3,000 random objects, pretty-printed or not: the patch applied exactly', () => {
+    it('the text diff (diffJson, encodePatch), 3,000 random sessions: what it sets and deletes rebuilds the new session exactly', () => {
       const rand = random(7);
       const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
       const atoms = Object.values(TRICKY).flatMap((v) => (Array.isArray(v) ? [v, ...v] : [v]));
-      const names = ['a', 'b', 'é', '"q"', 'x\\y', '{', '}', '', '\u0000', '\ud800', '1'];
+      const names = ['a', 'b', 'é', '"q"', 'x\\y', '{', '}', '', '\u0000', '\ud800', '1', '__proto__'];
       for (let round = 0; round < 3000; round++) {
-        const initial = Object.fromEntries(Array.from({ length: Math.floor(rand() * 6) }, () => [pick(names), pick(atoms)]));
-        const indent = pick([0, 0, 1, 2, '\t']);
-        const text = JSON.stringify(initial, null, indent);
-        const patch: SessionPatch = { set: {}, unset: [] };
-        for (let i = Math.floor(rand() * 4); i > 0; i--) patch.set[pick(names)] = pick(atoms);
-        for (let i = Math.floor(rand() * 3); i > 0; i--) patch.unset.push(pick(names));
-        const encoded = {
-          set: Object.keys(patch.set).map((n) => [JSON.stringify(n), JSON.stringify(patch.set[n])] as [string, string]),
-          unset: patch.unset.map((n) => JSON.stringify(n)),
-        };
-        const result = spliceJson(text, encoded)!;
-        const expected = JSON.parse(text) as Record<string, unknown>;
-        applyPatch(expected, patch);
-        const context = `round ${round}: ${text} + ${JSON.stringify(patch)}`;
-        // compared as JSON: applyPatch keeps -0, JSON writes 0
-        expect(JSON.parse(result), context).to.deep.equal(JSON.parse(JSON.stringify(expected)));
-        // without integer-like names, member order is JSON.stringify's own: the bytes match too
-        if (indent === 0 && !('1' in expected)) expect(result, context).to.equal(JSON.stringify(expected));
-      }
-      for (const text of ['', '[]', '{', '{"a":1', '{"a" 1}', '{"a":1,}', '{"a":[}', '{"a":1}x', '"{}"', '{"\\x":1}']) {
-        expect(spliceJson(text, { set: [['"b"', '2']], unset: [] }), text).to.equal(null);
+        const initial = JSON.parse(
+          JSON.stringify(Object.fromEntries(Array.from({ length: Math.floor(rand() * 6) }, () => [pick(names), pick(atoms)]))),
+        ) as Record<string, unknown>;
+        const before = JSON.stringify(initial);
+        const plain: SessionPatch = { set: {}, unset: [] };
+        for (let i = Math.floor(rand() * 4); i > 0; i--) plain.set[pick(names)] = pick(atoms);
+        for (let i = Math.floor(rand() * 3); i > 0; i--) plain.unset.push(pick(names));
+        const session = JSON.parse(before) as Record<string, unknown>;
+        applyPatch(session, plain);
+        const after = JSON.stringify(session);
+        const all = rand() < 0.2;
+        const change = sessionChange(before, session as Session, all, after);
+        const context = `round ${round}: ${before} -> ${after}${all ? ' (forced)' : ''}`;
+        // the text form, as RedisStore sends it, and the value form, as other stores read it, say the same
+        const encoded = encodePatch(change);
+        expect(encoded, context).to.deep.equal(diffJson(before, after, all));
+        const rebuilt = JSON.parse(before) as Record<string, unknown>;
+        applyPatch(rebuilt, change);
+        expect(JSON.parse(JSON.stringify(rebuilt)), context).to.deep.equal(JSON.parse(after));
+        expect(encodePatch({ set: change.set, unset: change.unset }), context).to.deep.equal(encoded);
+        // only what differs is sent, unless the save is forced
+        const beforeMembers = Object.keys(JSON.parse(before) as object);
+        for (const [nameJson, valueJson] of encoded.set) {
+          const name = JSON.parse(nameJson) as string;
+          if (!all && beforeMembers.includes(name)) {
+            expect(JSON.stringify((JSON.parse(before) as Record<string, unknown>)[name]), context).to.not.equal(valueJson);
+          }
+        }
+        if (all) expect(encoded.set.length, context).to.equal(Object.keys(JSON.parse(after) as object).length);
       }
     });
 
-    it('a merge from another process in between: the remembered text is stale, and Redis splices both changes', async () => {
+    it('the patch reads like a plain object: set and unset are own enumerable properties, computed once', () => {
+      const session = { cookie: {}, a: 1, b: { c: 2 } } as unknown as Session;
+      const change = sessionChange(JSON.stringify({ cookie: {}, a: 0, gone: 1 }), session, false, JSON.stringify(session));
+      expect(Object.keys(change).sort()).to.deep.equal(['base', 'json', 'set', 'unset']);
+      const copy = { ...change };
+      expect(copy.set).to.deep.equal({ a: 1, b: { c: 2 } });
+      expect(copy.unset).to.deep.equal(['gone']);
+      expect(change.set).to.equal(change.set);
+      expect(change.set.b).to.equal((session as Record<string, unknown>).b);
+      expect(JSON.parse(JSON.stringify(change))).to.deep.include({ unset: ['gone'] });
+    });
+
+    it('Redis holds the loaded text: the whole session is stored as the request wrote it; else the patch is spliced in', async () => {
+      const key = 'koa:sess:which-path';
+      const loaded = JSON.stringify({ cookie: base.cookie, a: 1, b: 2 });
+      // the request deleted a and set it again: same value, so no patch member, but it now comes last
+      const session = { cookie: base.cookie, b: 2, a: 1 } as unknown as Session;
+      await redis.command('SET', key, loaded);
+      expect(await store.merge!(key, sessionChange(loaded, session, false, JSON.stringify(session)), 60_000)).to.equal(true);
+      expect(await raw(key)).to.equal(JSON.stringify(session));
+      // another writer got there first: its change is kept, the request's patch (empty) applied onto it
+      const theirs = JSON.stringify({ cookie: base.cookie, a: 1, b: 2, c: 3 });
+      await redis.command('SET', key, theirs);
+      expect(await store.merge!(key, sessionChange(loaded, session, false, JSON.stringify(session)), 60_000)).to.equal(true);
+      expect(await raw(key)).to.equal(theirs);
+    });
+
+    it('yet another write between the two tries: the second carries the patch and Redis splices it (no third try)', async () => {
+      const key = 'koa:sess:third-writer';
+      const loaded = JSON.stringify({ cookie: base.cookie, a: 1 });
+      await redis.command('SET', key, JSON.stringify({ cookie: base.cookie, a: 1, b: 2 }));
+      const session = { cookie: base.cookie, a: 1, mine: 3 } as unknown as Session;
+      const calls = await watchScripts(
+        async () => expect(await store.merge!(key, sessionChange(loaded, session, false, JSON.stringify(session)), 60_000)).to.equal(true),
+        async (reply) => {
+          if ((reply as unknown[])[0] === 3) await redis.command('SET', key, JSON.stringify({ cookie: base.cookie, a: 1, b: 2, c: 4 }));
+        },
+      );
+      expect(calls.map((call) => (call.reply as unknown[])[0])).to.deep.equal([3, 2]);
+      expect(await raw(key)).to.equal(JSON.stringify({ cookie: base.cookie, a: 1, b: 2, c: 4, mine: 3 }));
+    });
+
+    it('merges from two stores (two processes) on one session keep both changes, in either order', async () => {
       const other = await open();
       const key = 'koa:sess:two-processes';
       await store.set(key, base as Session, 60_000);
-      expect(await other.get(key)).to.deep.include({ user: 'ann' });
-      expect(await store.merge!(key, { set: { mine: 1 }, unset: [] }, 60_000)).to.equal(true);
-      expect(await other.merge!(key, { set: { theirs: 2 }, unset: ['user'] }, 60_000)).to.equal(true);
+      const loadedByA = JSON.stringify(await store.get(key));
+      const loadedByB = JSON.stringify(await other.get(key));
+      const a = { ...(JSON.parse(loadedByA) as Session), mine: 1 };
+      const b = JSON.parse(loadedByB) as Record<string, unknown>;
+      delete b.user;
+      b.theirs = 2;
+      expect(await store.merge!(key, sessionChange(loadedByA, a, false, JSON.stringify(a)), 60_000)).to.equal(true);
+      expect(await other.merge!(key, sessionChange(loadedByB, b as Session, false, JSON.stringify(b)), 60_000)).to.equal(true);
       expect(await store.merge!(key, { set: { again: 3 }, unset: [] }, 60_000)).to.equal(true);
       expect(await raw(key)).to.equal(JSON.stringify({ cookie: base.cookie, mine: 1, theirs: 2, again: 3 }));
     });

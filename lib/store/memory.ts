@@ -51,6 +51,32 @@ export class MemoryStore {
   }
 
   set(key: string, session: Session, ttl?: number, owner?: OwnerChange): void {
+    if (ttl !== undefined && ttl <= 0) this.#remove(key);
+    else this.#put(key, JSON.stringify(session), ttl, owner);
+  }
+
+  /**
+   * Applies what one request changed onto the stored session, atomically (the
+   * store is synchronous). Returns false and writes nothing when the session
+   * is gone: destroyed or expired sessions are never resurrected. When the
+   * store still holds the text the request loaded (`patch.base`), nothing
+   * else wrote in between, and the request's whole session (`patch.json`) is
+   * the result.
+   */
+  merge(key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange): boolean {
+    const entry = this.#live(key);
+    if (entry === undefined) return false;
+    if (patch.json !== undefined && patch.base === entry.json) {
+      this.#put(key, patch.json, ttl, owner);
+      return true;
+    }
+    const data = JSON.parse(entry.json) as Record<string, unknown>;
+    applyPatch(data, patch);
+    this.#put(key, JSON.stringify(data), ttl, owner);
+    return true;
+  }
+
+  #put(key: string, json: string, ttl: number | undefined, owner: OwnerChange | undefined): void {
     if (ttl !== undefined && ttl <= 0) {
       this.#remove(key);
       return;
@@ -59,7 +85,7 @@ export class MemoryStore {
     const expires = ttl === undefined ? Infinity : now + ttl;
     const previous = this.#sessions.get(key);
     const entry: Entry = {
-      json: JSON.stringify(session),
+      json,
       expires,
       owner: previous?.owner,
       createdAt: previous?.createdAt ?? now,
@@ -68,20 +94,6 @@ export class MemoryStore {
     this.#sessions.set(key, entry);
     if (owner !== undefined) this.#index(key, entry, owner.owner, now);
     if (expires !== Infinity) this.#schedule();
-  }
-
-  /**
-   * Applies what one request changed onto the stored session, atomically (the
-   * store is synchronous). Returns false and writes nothing when the session
-   * is gone: destroyed or expired sessions are never resurrected.
-   */
-  merge(key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange): boolean {
-    const entry = this.#live(key);
-    if (entry === undefined) return false;
-    const data = JSON.parse(entry.json) as Record<string, unknown>;
-    applyPatch(data, patch);
-    this.set(key, data as Session, ttl, owner);
-    return true;
   }
 
   touch(key: string, ttl?: number, owner?: OwnerChange): void {

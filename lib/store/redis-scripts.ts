@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { EncodedPatch } from '../session.js';
 import { skipSpace, stringEnd, valueEnd } from '../json-text.js';
 
 /** A Lua script and its SHA1, for EVALSHA with a fallback to EVAL. */
@@ -194,17 +195,22 @@ end
  * ARGV: op (`set` | `merge` | `touch` | `del` | `none`), deadline (server ms,
  * '' for none), px ('' for none), member (the session key), stamp (app ms),
  * action count n, n action kinds, then for `set` the value; for `merge` the
- * SHA1 of the text the caller expects stored ('' for none), that text with
- * the patch applied (by `spliceJson` in Node), then the patch: m, m pairs
- * (member name JSON, value JSON), then names to delete.
+ * text the caller built on (a JSON object, so it starts with '{'; its SHA1
+ * for a long one; '' for none), the result it wants stored when Redis holds
+ * that text still, then optionally the patch: m, m pairs (member name JSON,
+ * value JSON), then names to delete.
  *
- * A merge whose expected text is what Redis holds (same SHA1) stores the
- * caller's result; otherwise, when another write got there first, the script
- * splices the patch itself (SPLICE).
+ * A merge whose base is what Redis holds stores the caller's result as it is.
+ * Otherwise another write got there first: without a patch the script
+ * returns what it holds, for the caller to splice onto in Node and try again
+ * (scanning JSON in Lua costs Redis far more time than a second round trip
+ * costs it); with a patch it splices the patch itself (SPLICE), so a second
+ * try always lands.
  *
  * Returns { code, present per action }: code 1 applied (a merge: the caller's
- * result), 2 a merge applied by SPLICE, 0 refused (deadline passed: nothing
- * written), -1 the session key does not exist (merge, touch: nothing
+ * result), 2 a merge applied by SPLICE, 3 a merge that found another text
+ * (then { 3, that text }: nothing written), 0 refused (deadline passed:
+ * nothing written), -1 the session key does not exist (merge, touch: nothing
  * written), -2 the stored value is not a JSON object (merge: nothing
  * written); for `del`, how many keys it deleted. Owner actions run only when
  * the write goes ahead, and before the session write, so an error in them
@@ -225,13 +231,22 @@ local code = 1
 if op == 'merge' then
   local stored = redis.call('GET', KEYS[1])
   if not stored then return { -1 } end
-  if ARGV[7 + n] ~= '' and redis.sha1hex(stored) == ARGV[7 + n] then
+  local loaded, same = ARGV[7 + n], false
+  if string.byte(loaded) == 123 then
+    same = stored == loaded
+  elseif loaded ~= '' then
+    same = redis.sha1hex(stored) == loaded
+  end
+  if same then
     value = ARGV[8 + n]
+  elseif #ARGV < 9 + n then
+    -- no patch sent: the caller splices onto what is stored and tries again
+    return { 3, stored }
   else
     value = splicer()(stored, 9 + n)
-    if not value then return { -2 } end
     code = 2
   end
+  if not value then return { -2 } end
 elseif op == 'set' then
   value = ARGV[7 + n]
 elseif op == 'touch' then
@@ -272,14 +287,6 @@ end
 return #ARGV`);
 
 /* ---- the same splice in Node ---- */
-
-/** A patch as the WRITE script takes it: member names as JSON text, values as JSON text. */
-export interface EncodedPatch {
-  /** [name JSON, value JSON] pairs to set. */
-  set: Array<[string, string]>;
-  /** Name JSON of the members to delete. */
-  unset: string[];
-}
 
 /** A member name's identity: its decoded value (JSON.parse only when it has escapes). */
 function nameOf(nameJson: string): string | undefined {

@@ -4,9 +4,9 @@ import { debuglog } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
 import type { OwnedSession, OwnerChange, Session, SessionPatch, SessionStore } from '../types.js';
-import { parseSession, toSession } from '../session.js';
+import { changeTexts, encodePatch, parseSession, toSession, type EncodedPatch } from '../session.js';
 import { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
-import { OWNER_READ, OWNER_REMOVE, WRITE, spliceJson, type EncodedPatch, type RedisScript } from './redis-scripts.js';
+import { OWNER_READ, OWNER_REMOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
 
@@ -105,12 +105,11 @@ const CLUSTER_DEFAULTS: ClusterOptions = {
 const BATCH = 1000;
 
 /**
- * Bounds of the texts a store remembers for merge's fast path: sessions longer
- * than this many characters are not remembered, and the oldest are forgotten
- * past this total (about 4 MB of session text per store).
+ * A merge sends the session text it built on for Redis to compare up to this
+ * many characters; past it, the text's SHA1 (hashing costs CPU on both
+ * sides, sending costs bytes on the wire).
  */
-const RECENT_MAX_LENGTH = 64 * 1024;
-const RECENT_MAX_TOTAL = 4 * 1024 * 1024;
+const SEND_LOADED_TEXT_MAX = 2048;
 
 const SENTINELS_UNREACHABLE = /All sentinels are unreachable/;
 const CONNECTION_ERRORS = /^(Connection is closed|Stream isn't writeable|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache)/;
@@ -138,8 +137,8 @@ function isClient(value: unknown): value is RedisClient {
  *   (nothing without a ttl).
  * - `merge` (default serializer only) applies what one request changed onto
  *   the stored session in one atomic script, without decoding any value; in
- *   the common case Redis only compares the stored text with the one the store
- *   last saw and writes the result computed in Node.
+ *   the common case Redis only checks that it still holds the text the
+ *   request loaded and writes the request's whole session.
  * - With the middleware's `owner` option, every write also keeps the owner
  *   index (see `ownerPrefix`) in the same round trip: inside the same script
  *   on standalone and Sentinel; in a Cluster, where the owner's keys live in
@@ -163,10 +162,11 @@ export class RedisStore extends EventEmitter implements SessionStore {
    * Applies `patch` (the top-level keys one request set or deleted) onto the
    * stored session atomically and resets its ttl; resolves `false`, writing
    * nothing, when the session no longer exists. One script call: when Redis
-   * holds the text this store last read or wrote for the key (same SHA1), it
-   * stores the result Node computed from that text; when another writer got
-   * there first, the script applies the patch itself. No value is ever
-   * decoded, so every value stays byte for byte as written.
+   * still holds the text the request loaded (`patch.base`, same SHA1), it
+   * stores the request's whole session (`patch.json`) as it is; when another
+   * writer got there first (or the patch has no texts), the script splices
+   * the patch into what it holds. No value is ever decoded, so every value
+   * stays byte for byte as written.
    *
    * Defined only with the default JSON serializer: the script splices JSON
    * text, and the output of a custom serializer (msgpack, encryption,
@@ -190,15 +190,6 @@ export class RedisStore extends EventEmitter implements SessionStore {
   #clockSlack = 0;
   /** Resolves once the server clock was read (or could not be); guarded writes wait for it. */
   #clockKnown: Promise<void> | undefined;
-  /**
-   * key -> the session text this store last read or wrote there, most recent
-   * last (default serializer only). A merge sends the SHA1 of the text it
-   * expects, with the patch already applied to that text in Node: Redis then
-   * only checks and writes. A stale entry costs speed, never correctness: Redis splices
-   * the patch itself when the text differs.
-   */
-  readonly #recent = new Map<string, string>();
-  #recentTotal = 0;
 
   constructor(options: RedisStoreOptions = {}) {
     super();
@@ -234,13 +225,8 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async get(key: string): Promise<Session | null> {
     const text = await this.#run('GET', () => this.client.get(key));
-    if (text === null || text === undefined) {
-      this.#forget(key);
-      return null;
-    }
-    const session = this.#decode(key, text);
-    if (session !== null && this.#serializer === undefined) this.#remember(key, text);
-    return session;
+    if (text === null || text === undefined) return null;
+    return this.#decode(key, text);
   }
 
   async set(key: string, session: Session, ttl?: number, owner?: OwnerChange): Promise<void> {
@@ -250,14 +236,11 @@ export class RedisStore extends EventEmitter implements SessionStore {
     if (typeof value !== 'string') {
       throw new TypeError(`RedisStore serializer.stringify must return a string, got ${describe(value)}`);
     }
-    this.#forget(key);
-    const code = await this.#write('SET', 'set', key, px, [value], owner);
+    const { code } = await this.#write('SET', 'set', key, px, [value], owner);
     if (code === 0) throw new RedisStoreTimeoutError('SET', this.#commandTimeout, { refused: true });
-    if (this.#serializer === undefined) this.#remember(key, value);
   }
 
   async destroy(key: string, owner?: OwnerChange): Promise<void> {
-    this.#forget(key);
     await this.#write('DEL', 'del', key, undefined, [], owner);
   }
 
@@ -322,7 +305,6 @@ export class RedisStore extends EventEmitter implements SessionStore {
         destroyed += await this.#run('DEL', () => this.client.del(...keys));
       }
     }
-    for (const key of members) this.#forget(key);
     // the index entries go once their sessions are gone: a failure in between leaves entries, never live sessions without one
     await this.#unindex(index, meta, members);
     return destroyed;
@@ -432,55 +414,38 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async #merge(key: string, patch: SessionPatch, ttl: number | undefined, owner: OwnerChange | undefined): Promise<boolean> {
     const px = ttlArgument(ttl);
-    if (px !== undefined && px <= 0) {
-      this.#forget(key);
-      return (await this.#write('DEL', 'del', key, undefined, [], owner)) > 0;
+    if (px !== undefined && px <= 0) return (await this.#write('DEL', 'del', key, undefined, [], owner)).code > 0;
+    // The middleware's patch names the text it loaded and its session now. When Redis still holds that text,
+    // nothing else wrote in between and the script stores the session as it is. When another write came first,
+    // Redis answers what it holds; the patch is spliced onto it here and sent again with the patch itself, which
+    // the script splices should yet another write have come first. A bare patch is spliced by the script.
+    const texts = changeTexts(patch);
+    let reply: WriteReply;
+    if (texts === undefined) {
+      reply = await this.#write('MERGE', 'merge', key, px, flattenPatch(encodePatch(patch), ['', '']), owner);
+    } else {
+      reply = await this.#write('MERGE', 'merge', key, px, [loadedText(texts.base), texts.json], owner);
+      if (reply.code === 3) {
+        const encoded = encodePatch(patch);
+        const result = spliceJson(reply.stored!, encoded);
+        reply =
+          result === null
+            ? { code: -2 }
+            : await this.#write('MERGE', 'merge', key, px, flattenPatch(encoded, [loadedText(reply.stored!), result]), owner);
+      }
     }
-    const encoded = encodePatch(patch);
-    const base = this.#recent.get(key);
-    const result = base === undefined ? null : spliceJson(base, encoded);
-    // remembered at once: a merge of the same session sent before this one is answered builds on it
-    if (result === null) this.#forget(key);
-    else this.#remember(key, result);
-    const expected = result === null ? '' : createHash('sha1').update(base!).digest('hex');
-    const payload = [expected, result ?? '', ...flattenPatch(encoded)];
-    let code: number;
-    try {
-      code = await this.#write('MERGE', 'merge', key, px, payload, owner);
-    } catch (err) {
-      this.#forget(key);
-      throw err;
-    }
-    if (code !== 1) this.#forget(key);
+    const code = reply.code;
     if (code === 0) throw new RedisStoreTimeoutError('MERGE', this.#commandTimeout, { refused: true });
     if (code === -2) this.#invalid(key, 'not a JSON object, so the change could not be merged into it');
     return code > 0;
   }
 
-  #remember(key: string, text: string): void {
-    this.#forget(key);
-    if (text.length > RECENT_MAX_LENGTH) return;
-    this.#recent.set(key, text);
-    this.#recentTotal += text.length;
-    for (const [oldest, old] of this.#recent) {
-      if (this.#recentTotal <= RECENT_MAX_TOTAL) break;
-      this.#recent.delete(oldest);
-      this.#recentTotal -= old.length;
-    }
-  }
-
-  #forget(key: string): void {
-    const text = this.#recent.get(key);
-    if (text === undefined) return;
-    this.#recent.delete(key);
-    this.#recentTotal -= text.length;
-  }
-
   /**
    * One session write with its owner bookkeeping. Resolves the write's code:
-   * 1 applied (2: a merge Redis spliced itself), 0 refused (past its
-   * deadline), -1 the session is gone, -2 the stored value is not a JSON
-   * object; for `del`, how many keys it deleted.
+   * 1 applied (2: a merge Redis spliced itself), 3 a merge that found another
+   * text (`stored`; nothing written), 0 refused (past its deadline), -1 the
+   * session is gone, -2 the stored value is not a JSON object; for `del`, how
+   * many keys it deleted.
    */
   async #write(
     command: string,
@@ -489,14 +454,14 @@ export class RedisStore extends EventEmitter implements SessionStore {
     px: number | undefined,
     payload: string[],
     change: OwnerChange | undefined,
-  ): Promise<number> {
+  ): Promise<WriteReply> {
     const actions = ownerActions(op, change, this.#isCluster);
     if (actions.length === 0) return this.#sessionWrite(command, op, key, px, payload);
     if (!this.#isCluster) {
       // one script holds the session key and the owners' keys: bookkeeping and write are one atomic step
       const keys = [key, ...actions.flatMap((action) => this.#ownerKeys(action.owner))];
       const kinds = actions.map((action) => action.kind);
-      return (await this.#run(command, (deadline) => this.#script(op, deadline, keys, px, key, kinds, payload)))[0]!;
+      return writeReply(await this.#run(command, (deadline) => this.#script(op, deadline, keys, px, key, kinds, payload)));
     }
     // Cluster: the owners' keys live in other slots than the session key, so no one command may hold them all.
     // The session write and each owner's bookkeeping go out at once: the request waits one round trip, not two.
@@ -506,39 +471,41 @@ export class RedisStore extends EventEmitter implements SessionStore {
     ]);
     const failed = results.find((result) => result.status === 'rejected');
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-    const [code, ...present] = results.map((result) => (result as PromiseFulfilledResult<number>).value);
+    const [reply, ...present] = results.map((result) => (result as PromiseFulfilledResult<WriteReply | number>).value);
+    const code = (reply as WriteReply).code;
     // Rare repairs, one more round trip: an owner change recorded for a session that turned out to be
     // gone is taken back; a session saved under an owner whose index had lost it is recorded again.
+    // (A merge that found another text, code 3, is tried again with the same owner change: no repair.)
     await Promise.all(
       actions.map((action, i) => {
-        if ((action.kind === 'add' || action.kind === 'keep') && code! < 1) {
+        if ((action.kind === 'add' || action.kind === 'keep') && code < 1) {
           return this.#ownerWrite(command, 'remove', action.owner, key, px);
         }
-        if ((action.kind === 'xx' || action.kind === 'keepxx') && code! >= 1 && present[i] === 0) {
+        if ((action.kind === 'xx' || action.kind === 'keepxx') && code >= 1 && present[i] === 0) {
           return this.#ownerWrite(command, action.kind === 'xx' ? 'add' : 'keep', action.owner, key, px);
         }
         return undefined;
       }),
     );
-    return code!;
+    return reply as WriteReply;
   }
 
   /** A session write without owner bookkeeping: the plain command where one suffices, else the write script. */
-  async #sessionWrite(command: string, op: WriteOp, key: string, px: number | undefined, payload: string[]): Promise<number> {
+  async #sessionWrite(command: string, op: WriteOp, key: string, px: number | undefined, payload: string[]): Promise<WriteReply> {
     const client = this.client;
-    if (op === 'del') return this.#run(command, () => client.del(key));
-    if (op === 'touch') return (await this.#run(command, () => client.pexpire(key, px!))) === 1 ? 1 : -1;
+    if (op === 'del') return { code: await this.#run(command, () => client.del(key)) };
+    if (op === 'touch') return { code: (await this.#run(command, () => client.pexpire(key, px!))) === 1 ? 1 : -1 };
     if (op === 'set' && !this.#guardWrites) {
       const value = payload[0]!;
       await this.#run(command, () => (px === undefined ? client.set(key, value) : client.set(key, value, 'PX', px)));
-      return 1;
+      return { code: 1 };
     }
-    return (await this.#run(command, (deadline) => this.#script(op, deadline, [key], px, '', [], payload)))[0]!;
+    return writeReply(await this.#run(command, (deadline) => this.#script(op, deadline, [key], px, '', [], payload)));
   }
 
   /** The owner bookkeeping of a Cluster write, on the owner's keys alone; resolves 1 when the session was already recorded. */
   async #ownerWrite(command: string, kind: OwnerKind, owner: string, member: string, px: number | undefined): Promise<number> {
-    return (await this.#run(command, (deadline) => this.#script('none', deadline, this.#ownerKeys(owner), px, member, [kind], [])))[1]!;
+    return Number((await this.#run(command, (deadline) => this.#script('none', deadline, this.#ownerKeys(owner), px, member, [kind], [])))[1]);
   }
 
   /** Runs the WRITE script (see redis-scripts.ts); `set` and `merge` carry the deadline guard unless `guardWrites: false`. */
@@ -550,7 +517,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
     member: string,
     kinds: OwnerKind[],
     payload: string[],
-  ): Promise<number[]> {
+  ): Promise<Array<number | string>> {
     let guard = '';
     if (this.#guardWrites && (op === 'set' || op === 'merge')) {
       if (this.#clockKnown === undefined) this.#syncClock();
@@ -559,7 +526,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
     }
     const stamp = kinds.length > 0 ? String(Date.now()) : '';
     const args = [op, guard, px === undefined ? '' : String(px), member, stamp, String(kinds.length), ...kinds, ...payload];
-    return ((await this.#eval(WRITE, keys, args)) as Array<number | string>).map(Number);
+    return (await this.#eval(WRITE, keys, args)) as Array<number | string>;
   }
 
   async #eval(script: RedisScript, keys: string[], args: string[]): Promise<unknown> {
@@ -674,8 +641,6 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async #close(): Promise<void> {
     this.#status = 'closed';
-    this.#recent.clear();
-    this.#recentTotal = 0;
     const client = this.client;
     if (this.#closeClient && client.status !== 'end') {
       // our `error` listener stays until the end: a closing client may still report failed attempts
@@ -730,6 +695,17 @@ function ttlArgument(ttl: unknown): number | undefined {
 
 type WriteOp = 'set' | 'merge' | 'touch' | 'del';
 
+/** A write's code (see `#write`), and for code 3 the text Redis holds. */
+interface WriteReply {
+  code: number;
+  stored?: string;
+}
+
+function writeReply(reply: Array<number | string>): WriteReply {
+  const code = Number(reply[0]);
+  return code === 3 ? { code, stored: String(reply[1]) } : { code };
+}
+
 /** What a write does to one owner's index; see the OWNER function in redis-scripts.ts. */
 type OwnerKind = 'add' | 'xx' | 'keep' | 'keepxx' | 'remove';
 
@@ -768,24 +744,22 @@ function checkOwner(owner: unknown, what: string): string {
  * name); one JSON drops (undefined, a function) is deleted, as a whole-session
  * save would drop it.
  */
-function encodePatch(patch: SessionPatch): EncodedPatch {
-  const set: Array<[string, string]> = [];
-  const unset: string[] = [];
-  for (const name of Object.keys(patch.set)) {
-    const holder = {};
-    Object.defineProperty(holder, name, { value: patch.set[name], enumerable: true });
-    const member = JSON.stringify(holder).slice(1, -1);
-    const nameJson = JSON.stringify(name);
-    if (member === '') unset.push(nameJson);
-    else set.push([nameJson, member.slice(nameJson.length + 1)]);
-  }
-  for (const name of patch.unset) unset.push(JSON.stringify(name));
-  return { set, unset };
+/**
+ * What a merge sends of the text it built on: the text itself for Redis to
+ * compare, or its SHA1 when it is long (or does not start with '{', which
+ * tells the script a text from a hash).
+ */
+function loadedText(text: string): string {
+  if (text.length <= SEND_LOADED_TEXT_MAX && text.charCodeAt(0) === 123) return text;
+  return createHash('sha1').update(text).digest('hex');
 }
 
 /** The patch as the WRITE script's arguments: the count of members to set, each as (name, value), then the names to delete. */
-function flattenPatch(patch: EncodedPatch): string[] {
-  return [String(patch.set.length), ...patch.set.flat(), ...patch.unset];
+function flattenPatch(patch: EncodedPatch, into: string[]): string[] {
+  into.push(String(patch.set.length));
+  for (const [name, value] of patch.set) into.push(name, value);
+  for (const name of patch.unset) into.push(name);
+  return into;
 }
 
 function createClient(options: RedisStoreOptions): RedisClient {
