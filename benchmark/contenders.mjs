@@ -9,7 +9,8 @@ export const libDir = () => resolve(process.env.BENCH_LIB ?? resolve(root, 'dist
 /**
  * `server`: file under benchmark/servers/; `env`: its settings; `redis`: needs
  * the runner's redis-server; `requires`: a built file it cannot run without;
- * `workloads`: the only workloads it runs in (default: all).
+ * `workloads`: the only workloads it runs in (default: all but those with
+ * `only`).
  */
 export const CONTENDERS = [
   { id: 'bare', label: 'bare Koa (ceiling)', server: 'bare.mjs', env: {} },
@@ -54,7 +55,7 @@ export const CONTENDERS = [
     env: { BENCH_STORE: 'memory', BENCH_MERGE: '0' },
     ours: true,
     reference: 'merge',
-    workloads: ['change'],
+    workloads: ['change', 'contended'],
   },
   {
     id: 'ours-redis-nomerge',
@@ -65,7 +66,7 @@ export const CONTENDERS = [
     redis: true,
     requires: 'store/redis.js',
     reference: 'merge',
-    workloads: ['change'],
+    workloads: ['change', 'contended'],
   },
   {
     id: 'kgs-memory',
@@ -94,7 +95,9 @@ export const CONTENDERS = [
 
 /**
  * `variant` goes to the server as BENCH_VARIANT. `check` is the body a
- * correct answer has (verified on every measured request).
+ * correct answer has (verified on every measured request). `shared`: every
+ * connection sends the same cookies in the same order, instead of each its
+ * own visitors. `only`: the contenders it is measured for (besides bare Koa).
  */
 export const WORKLOADS = [
   {
@@ -121,6 +124,19 @@ export const WORKLOADS = [
     detail: 'a returning visitor who changes the session on every request',
     path: '/change',
     returning: true,
+    variant: 'plain',
+    check: (body) => /^[1-9][0-9]*$/.test(body),
+  },
+  {
+    id: 'contended',
+    label: 'returning, overlapping changes',
+    detail:
+      'as "returning, changes", but every connection walks the same visitors in step: most saves overlap another ' +
+      'request of the same session (merge pays for the conflict; whole-session saves lose the other change)',
+    path: '/change',
+    returning: true,
+    shared: true,
+    only: ['ours-memory-eager', 'ours-memory-nomerge', 'ours-redis-eager', 'ours-redis-nomerge'],
     variant: 'plain',
     check: (body) => /^[1-9][0-9]*$/.test(body),
   },
@@ -159,7 +175,10 @@ export function targetsFor(contender, workload) {
   const target = {};
   if (ratio !== undefined) target.ratio = ratio;
   const vs = [];
-  if (workload.id === 'change' && !contender.defer) vs.push({ contender: memory ? 'ours-memory-nomerge' : 'ours-redis-nomerge', times: 0.9 });
+  const nomerge = memory ? 'ours-memory-nomerge' : 'ours-redis-nomerge';
+  if (workload.id === 'change' && !contender.defer) vs.push({ contender: nomerge, times: 0.9 });
+  // overlapping changes: merge's cost when saves conflict, reported beside whole-session saves (which lose changes)
+  if (workload.id === 'contended') vs.push({ contender: nomerge });
   if (!memory) {
     if (workload.id === 'read' || workload.id === 'change') vs.unshift({ contender: 'kgs-redis', times: 2 });
     // round trips per request; `exactly` names them where the issue does

@@ -153,15 +153,16 @@ export async function loginPool(baseUrl, size) {
  * at least CONNECTIONS cookies, as with visitors who wait for one answer
  * before the next click. (A list shared by every connection would have all
  * of them walk it in step: up to 10 requests at once on one session, which
- * is what benchmark/lost-updates.mjs measures, not these workloads.)
+ * is what benchmark/lost-updates.mjs measures, and what the `contended`
+ * workload asks for with `shared`.)
  */
-export function drive({ baseUrl, path, cookies, duration, amount, verifyBody, pipelining = 1 }) {
+export function drive({ baseUrl, path, cookies, duration, amount, verifyBody, pipelining = 1, shared = false }) {
   const request = (cookie) => ({ method: 'GET', path, ...(cookie === undefined ? {} : { headers: { cookie } }) });
   const requests = cookies && cookies.length > 0 ? cookies.map(request) : [request(undefined)];
   let connection = 0;
   const setupClient = (client) => {
     const k = connection++;
-    if (requests.length <= 1) return;
+    if (shared || requests.length <= 1) return;
     const own = requests.filter((_, i) => i % CONNECTIONS === k % Math.min(CONNECTIONS, requests.length));
     client.setRequests(own);
   };

@@ -6,7 +6,7 @@
 // Options (all optional):
 //   --quick                 short smoke run (about 1 s per cell, small memory check)
 //   --contenders a,b        ids from benchmark/contenders.mjs (default: all)
-//   --workloads a,b         new, read, change, untouched, rolling (default: all)
+//   --workloads a,b         new, read, change, contended, untouched, rolling (default: all)
 //   --duration s --rounds n --warmup s --pool n
 //   --out dir               where latest.json, latest.md and chart.svg go (default benchmark/results)
 //   --patched dir[,dir]     also run this package's contenders from other builds (dist/esm/lib): A/B in one run
@@ -94,13 +94,20 @@ const fmtInt = (n) => (n === undefined || Number.isNaN(n) ? '-' : Math.round(n).
 const fmtRatio = (n) => (n === undefined ? '-' : n.toFixed(2));
 const log = (...a) => console.log(...a);
 
+/** Whether a contender is measured in a workload (see `workloads` and `only` in contenders.mjs). */
+function runsIn(contender, workload) {
+  if (contender.id === 'bare') return true;
+  if (workload.only !== undefined) return workload.only.includes(contender.id.replace(/\+patch\d*$/, ''));
+  return contender.workloads === undefined || contender.workloads.includes(workload.id);
+}
+
 /** Measures one workload: all contenders' servers up at once, rounds alternate between them. */
 async function measureWorkload(workload, redis) {
   if (redis) await redisCommand(redis.port, 'FLUSHALL');
   const runs = [];
   try {
     const started = await Promise.allSettled(
-      contenders.filter((c) => c.workloads === undefined || c.workloads.includes(workload.id)).map((contender) => {
+      contenders.filter((c) => runsIn(c, workload)).map((contender) => {
         const variant = workload.variant === 'defer' && !contender.hasDefer ? 'plain' : workload.variant;
         const env = { ...contender.env, BENCH_VARIANT: variant, BENCH_LIB: contender.lib ?? libDir() };
         if (contender.redis) env.BENCH_REDIS_URL = redis.url;
@@ -157,7 +164,7 @@ async function prepare(run, workload) {
     run.notes.push(`check failed: ${workload.path} answered ${response.status} ${JSON.stringify(body.slice(0, 60))}`);
   }
   if (contender.id !== 'bare') {
-    const expectCookie = workload.id === 'new' || workload.id === 'change' || workload.id === 'rolling';
+    const expectCookie = ['new', 'change', 'contended', 'rolling'].includes(workload.id);
     // koa-session in cookie mode rewrites its cookie on a change; every contender does on new and rolling
     if (expectCookie && !setsCookie) run.notes.push(`check failed: ${workload.id} set no cookie`);
     if ((workload.id === 'read' || workload.id === 'untouched') && setsCookie) {
@@ -175,6 +182,7 @@ async function measureOnce(run, workload, seconds, redis) {
     baseUrl: server.url,
     path: workload.path,
     cookies: run.cookies,
+    shared: workload.shared,
     duration: seconds,
     verifyBody: workload.check,
   });
@@ -202,6 +210,7 @@ async function sampleCommands(run, workload, redis) {
       baseUrl: run.server.url,
       path: workload.path,
       cookies: run.cookies,
+      shared: workload.shared,
       amount: SAMPLE,
       verifyBody: workload.check,
     });
@@ -273,8 +282,10 @@ function summarize(workload, runs) {
       const run = runs.find((x) => x.contender.id === row.contender);
       // per-round pairs: both ran back to back in each round, so machine drift cancels out
       const times = median(run.rounds.map((m, i) => m.rps / otherRun.rounds[i].rps));
-      row.vs = [...(row.vs ?? []), { contender: vs.contender, times: round3(times), cpu: round3(other.cpuMicrosPerRequest / row.cpuMicrosPerRequest) }];
-      verdicts.push({ what: `≥ ${vs.times}× ${vs.contender} (${times.toFixed(2)}×)`, met: times >= vs.times });
+      const cpu = round3(other.cpuMicrosPerRequest / row.cpuMicrosPerRequest);
+      row.vs = [...(row.vs ?? []), { contender: vs.contender, times: round3(times), cpu, judged: vs.times !== undefined }];
+      // without `times` the multiple is reported, not judged
+      if (vs.times !== undefined) verdicts.push({ what: `≥ ${vs.times}× ${vs.contender} (${times.toFixed(2)}×)`, met: times >= vs.times });
     }
     if (target.commands && row.redisCommands) {
       const { count, exactly } = target.commands;
@@ -327,7 +338,10 @@ function printWorkload(summary) {
         ? ''
         : `${row.redisCommandsPerRequest.toFixed(2)} (${describeCommands(row.redisCommands)})` +
           (sum(row.redisScriptCommands) > 0 ? ` +${sum(row.redisScriptCommands).toFixed(1)} in script` : '');
-    const targets = (row.targetsMet ?? []).map((v) => `${v.met ? 'ok' : 'MISS'} ${v.what}`).join('; ');
+    const targets = [
+      ...(row.targetsMet ?? []).map((v) => `${v.met ? 'ok' : 'MISS'} ${v.what}`),
+      ...(row.vs ?? []).filter((v) => !v.judged).map((v) => `${v.times.toFixed(2)}× ${v.contender}`),
+    ].join('; ');
     const label = row.label + (row.mode === 'defer' && !row.label.includes('defer') ? ', defer' : '');
     lines.push(
       pad(label, 44) +

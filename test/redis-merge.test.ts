@@ -449,16 +449,24 @@ describe('RedisStore merge: concurrent requests on one session keep every change
       }
     });
 
-    it('the patch reads like a plain object: set and unset are own enumerable properties, computed once', () => {
+    it('the middleware\'s patch: set and unset computed once, on first read; toJSON() gives all four as data', () => {
       const session = { cookie: {}, a: 1, b: { c: 2 } } as unknown as Session;
       const change = sessionChange(JSON.stringify({ cookie: {}, a: 0, gone: 1 }), session, false, JSON.stringify(session));
-      expect(Object.keys(change).sort()).to.deep.equal(['base', 'json', 'set', 'unset']);
-      const copy = { ...change };
-      expect(copy.set).to.deep.equal({ a: 1, b: { c: 2 } });
-      expect(copy.unset).to.deep.equal(['gone']);
+      expect(change.set).to.deep.equal({ a: 1, b: { c: 2 } });
+      expect(change.unset).to.deep.equal(['gone']);
       expect(change.set).to.equal(change.set);
       expect(change.set.b).to.equal((session as Record<string, unknown>).b);
-      expect(JSON.parse(JSON.stringify(change))).to.deep.include({ unset: ['gone'] });
+      expect(Object.keys(change.set)).to.deep.equal(['a', 'b']);
+      expect(JSON.parse(JSON.stringify(change))).to.deep.equal({
+        set: { a: 1, b: { c: 2 } },
+        unset: ['gone'],
+        base: JSON.stringify({ cookie: {}, a: 0, gone: 1 }),
+        json: JSON.stringify(session),
+      });
+      // a forced save (saveSession()) sets every member
+      const forced = sessionChange(JSON.stringify(session), session, true, JSON.stringify(session));
+      expect(Object.keys(forced.set)).to.deep.equal(['cookie', 'a', 'b']);
+      expect(encodePatch(forced).set.map(([name]) => name)).to.deep.equal(['"cookie"', '"a"', '"b"']);
     });
 
     it('Redis holds the loaded text: the whole session is stored as the request wrote it; else the patch is spliced in', async () => {
