@@ -18,7 +18,7 @@ export const MEMORY_SWEEP = 500;
 const POOL = 32;
 const MB = 2 ** 20;
 const WORKER = fileURLToPath(new URL('./memory-worker.mjs', import.meta.url));
-const WORKLOADS = ['new', 'read', 'change', 'untouched', 'rolling'];
+export const MEMORY_WORKLOADS = ['new', 'read', 'change', 'untouched', 'rolling'];
 
 /** Runs one check in a fresh process and resolves with its row. */
 async function checkOne({ id, server, env, workload, requests }) {
@@ -75,11 +75,11 @@ const round1 = (x) => Math.round(x * 10) / 10;
  * `bounded` when, once the ttl has passed, the store holds no more than the
  * returning visitors' pool and the heap is back within 3 MB of where it started.
  */
-export async function runMemoryCheck({ quick = false, workloads = WORKLOADS, requests, log = () => {} } = {}) {
+export async function runMemoryCheck({ quick = false, workloads = MEMORY_WORKLOADS, requests, log = () => {} } = {}) {
   const total = requests ?? (quick ? 20_000 : 200_000);
   const rows = [];
   for (const workload of workloads) {
-    if (!WORKLOADS.includes(workload)) throw new Error(`unknown workload ${workload}`);
+    if (!MEMORY_WORKLOADS.includes(workload)) throw new Error(`unknown workload ${workload}`);
     // the untouched route is measured in defer mode, as in the throughput rounds
     const defer = workload === 'untouched';
     const row = await checkOne({

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -134,5 +135,56 @@ describe('benchmark (npm run bench -- --quick)', function () {
       expect(md).to.include(label);
       expect(svg).to.include(label);
     }
+  });
+});
+
+// The load generator's promise to the workloads: each connection drives its own
+// returning visitors, so no two requests in flight share a session; `shared`
+// (the overlapping-changes workload) has them overlap on purpose.
+describe('benchmark harness: who shares a session', function () {
+  this.timeout(30_000);
+
+  async function mostInFlightPerCookie(shared: boolean): Promise<{ most: number; requests: number }> {
+    const { createServer } = await import('node:http');
+    const { once } = await import('node:events');
+    const harness = (await import(pathToFileURL(join(root, 'benchmark/harness.mjs')).href)) as {
+      drive: (options: Record<string, unknown>) => Promise<{ requests: number; errors: number; non2xx: number }>;
+      CONNECTIONS: number;
+    };
+    const inFlight = new Map<string, number>();
+    let most = 0;
+    const server = createServer((req, res) => {
+      const cookie = String(req.headers.cookie);
+      const now = (inFlight.get(cookie) ?? 0) + 1;
+      inFlight.set(cookie, now);
+      most = Math.max(most, now);
+      // answer a little later, as a server that does some work: requests of other connections arrive meanwhile
+      setTimeout(() => {
+        inFlight.set(cookie, inFlight.get(cookie)! - 1);
+        res.end('ok');
+      }, 2);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as { port: number };
+      const cookies = Array.from({ length: 3 * harness.CONNECTIONS + 2 }, (_, i) => `visitor=${i}`);
+      const result = await harness.drive({ baseUrl: `http://127.0.0.1:${port}`, path: '/', cookies, amount: 2000, shared });
+      expect(result.errors + result.non2xx).to.equal(0);
+      return { most, requests: result.requests };
+    } finally {
+      server.close();
+    }
+  }
+
+  it('gives each connection its own visitors: never two requests of one session at once', async () => {
+    const { most, requests } = await mostInFlightPerCookie(false);
+    expect(requests).to.be.at.least(2000);
+    expect(most).to.equal(1);
+  });
+
+  it('with shared, every connection walks the same visitors: requests of one session overlap', async () => {
+    const { most } = await mostInFlightPerCookie(true);
+    expect(most).to.be.above(1);
   });
 });
