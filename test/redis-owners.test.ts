@@ -216,6 +216,31 @@ function ownerSuite(make: () => Promise<Deployment>, teardown: () => Promise<voi
     });
   }
 
+  for (const [what, path, owner, other] of [
+    ['a change', '/slow', 'ann', undefined],
+    ['an owner change', '/slow?user=bob', 'bob', 'ann'],
+  ] as const) {
+    it(`${what} that meets another request's write keeps both, and the index lists the session once`, async () => {
+      let reached!: () => void;
+      let proceed!: () => void;
+      const loaded = new Promise<void>((r) => (reached = r));
+      const { app, mw } = ownersApp({ store }, { reached, proceed: new Promise<void>((r) => (proceed = r)) });
+      const device = await login(app, 'ann');
+      const slow = request(app.callback()).get(path).set('Cookie', device.cookie).then((r) => r);
+      await loaded;
+      // another request of the same session changes it while /slow holds what it loaded
+      await request(app.callback()).get('/change').set('Cookie', device.cookie).expect(200);
+      proceed();
+      expect((await slow).status).to.equal(200);
+      const stored = JSON.parse((await on(d, `koa:sess:${device.sid}`, 'GET', `koa:sess:${device.sid}`)) as string);
+      expect(stored).to.include({ n: 1, userId: owner });
+      if (path === '/slow') expect(stored.touched).to.be.a('number');
+      expect((await mw.listSessions(owner)).map((s) => s.current)).to.have.length(1);
+      if (other) expect(await mw.listSessions(other)).to.deep.equal([]);
+      expect(await zcard(owner)).to.equal(1);
+    });
+  }
+
   it('owners with braces and percent signs get keys of their own, in one slot', async () => {
     const { app, mw } = ownersApp({ store });
     for (const user of ['a}b', '{a}', '%7D', 'a']) await login(app, encodeURIComponent(user));
