@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -145,8 +147,6 @@ describe('benchmark harness: who shares a session', function () {
   this.timeout(30_000);
 
   async function mostInFlightPerCookie(shared: boolean): Promise<{ most: number; requests: number }> {
-    const { createServer } = await import('node:http');
-    const { once } = await import('node:events');
     const harness = (await import(pathToFileURL(join(root, 'benchmark/harness.mjs')).href)) as {
       drive: (options: Record<string, unknown>) => Promise<{ requests: number; errors: number; non2xx: number }>;
       CONNECTIONS: number;

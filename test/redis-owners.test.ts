@@ -193,18 +193,24 @@ function ownerSuite(make: () => Promise<Deployment>, teardown: () => Promise<voi
     expect((await mw.listSessions('ann'))[0]!.ttl).to.be.above(before);
   });
 
+  /** Ann logs in; a request to `path` (/slow) loads her session and is held there until `proceed()`. */
+  async function heldRequest(path: string) {
+    let reached!: () => void;
+    let proceed!: () => void;
+    const loaded = new Promise<void>((r) => (reached = r));
+    const { app, mw } = ownersApp({ store }, { reached, proceed: new Promise<void>((r) => (proceed = r)) });
+    const device = await login(app, 'ann');
+    const slow = request(app.callback()).get(path).set('Cookie', device.cookie).then((r) => r);
+    await loaded;
+    return { app, mw, device, slow, proceed };
+  }
+
   for (const [what, path, owner] of [
     ['a change', '/slow', 'ann'],
     ['an owner change', '/slow?user=bob', 'bob'],
   ] as const) {
     it(`a request in flight during destroyAll (${what}) does not bring its session back, nor re-add it to an index`, async () => {
-      let reached!: () => void;
-      let proceed!: () => void;
-      const loaded = new Promise<void>((r) => (reached = r));
-      const { app, mw } = ownersApp({ store }, { reached, proceed: new Promise<void>((r) => (proceed = r)) });
-      const device = await login(app, 'ann');
-      const late = request(app.callback()).get(path).set('Cookie', device.cookie).then((r) => r);
-      await loaded;
+      const { app, mw, device, slow: late, proceed } = await heldRequest(path);
       expect(await mw.destroySessions('ann')).to.equal(1);
       proceed();
       const res = await late;
@@ -221,13 +227,7 @@ function ownerSuite(make: () => Promise<Deployment>, teardown: () => Promise<voi
     ['an owner change', '/slow?user=bob', 'bob', 'ann'],
   ] as const) {
     it(`${what} that meets another request's write keeps both, and the index lists the session once`, async () => {
-      let reached!: () => void;
-      let proceed!: () => void;
-      const loaded = new Promise<void>((r) => (reached = r));
-      const { app, mw } = ownersApp({ store }, { reached, proceed: new Promise<void>((r) => (proceed = r)) });
-      const device = await login(app, 'ann');
-      const slow = request(app.callback()).get(path).set('Cookie', device.cookie).then((r) => r);
-      await loaded;
+      const { app, mw, device, slow, proceed } = await heldRequest(path);
       // another request of the same session changes it while /slow holds what it loaded
       await request(app.callback()).get('/change').set('Cookie', device.cookie).expect(200);
       proceed();
