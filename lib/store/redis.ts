@@ -473,9 +473,10 @@ export class RedisStore extends EventEmitter implements SessionStore {
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     const [reply, ...present] = results.map((result) => (result as PromiseFulfilledResult<WriteReply | number>).value);
     const code = (reply as WriteReply).code;
+    // a merge that found another text wrote nothing: its second try sends the same owner change, and repairs
+    if (code === 3) return reply as WriteReply;
     // Rare repairs, one more round trip: an owner change recorded for a session that turned out to be
     // gone is taken back; a session saved under an owner whose index had lost it is recorded again.
-    // (A merge that found another text, code 3, is tried again with the same owner change: no repair.)
     await Promise.all(
       actions.map((action, i) => {
         if ((action.kind === 'add' || action.kind === 'keep') && code < 1) {
