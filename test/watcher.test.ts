@@ -167,6 +167,39 @@ describe('store watcher (reconnectTimeout)', () => {
     expect(warnings).to.deep.equal([]);
   });
 
+  it('50 middlewares on one store: one listener per event, no warning, every one follows the store', async () => {
+    const store = new EmitterStore();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const mws = Array.from({ length: 50 }, () => session({ store, reconnectTimeout: 60_000 }));
+      expect([store.listenerCount('connect'), store.listenerCount('disconnect')]).to.deep.equal([1, 1]);
+      store.disconnect();
+      expect(new Set(mws.map((mw) => mw.status))).to.deep.equal(new Set(['pending']));
+      store.reconnect();
+      expect(new Set(mws.map((mw) => mw.status))).to.deep.equal(new Set(['available']));
+      // closing some leaves the others listening; closing the last removes the store's listeners
+      await Promise.all(mws.slice(0, 49).map((mw) => mw.close({ timeout: 100, closeStore: false })));
+      expect([store.listenerCount('connect'), store.listenerCount('disconnect')]).to.deep.equal([1, 1]);
+      store.disconnect();
+      expect(mws[49]!.status).to.equal('pending');
+      store.reconnect();
+      await mws[49]!.close({ timeout: 100, closeStore: false });
+      expect([store.listenerCount('connect'), store.listenerCount('disconnect')]).to.deep.equal([0, 0]);
+      // a middleware made afterwards subscribes again
+      const later = session({ store, reconnectTimeout: 60_000 });
+      expect(store.listenerCount('disconnect')).to.equal(1);
+      store.disconnect();
+      expect(later.status).to.equal('pending');
+      store.reconnect();
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).to.deep.equal([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('a defer-mode request that never reads the session never waits', async () => {
     const store = new EmitterStore();
     const { koa } = counterApp(store, { defer: true, reconnectTimeout: 60_000 });

@@ -131,14 +131,52 @@ export class StoreAdapter {
     }
   }
 
-  /** Subscribes to the store's events when it is an emitter; returns an unsubscribe function. */
+  /**
+   * Subscribes to the store's events when it is an emitter; returns an
+   * unsubscribe function. However many middlewares share one store, it gets
+   * one listener per event (see `subscribe`).
+   */
   listen(event: 'connect' | 'disconnect', listener: () => void): () => void {
-    const client = this.client;
-    if (typeof client.on !== 'function') return () => {};
-    client.on(event, listener);
-    return () => {
-      if (typeof client.off === 'function') client.off(event, listener);
-      else if (typeof client.removeListener === 'function') client.removeListener(event, listener);
-    };
+    return subscribe(this.client, event, listener);
   }
+}
+
+type StoreEvent = 'connect' | 'disconnect';
+
+/** The one listener a store has for an event, and the subscribers it calls. */
+interface Relay {
+  listeners: Set<() => void>;
+  relay: () => void;
+}
+
+/** store -> event -> its relay, shared by every middleware on that store. */
+const relays = new WeakMap<object, Map<StoreEvent, Relay>>();
+
+/**
+ * One listener on `store` for `event`, calling every subscriber. Several
+ * middlewares on one store (sub-apps, several apps in one process) would
+ * otherwise add a listener each, and past ten Node warns of a leak
+ * (MaxListenersExceededWarning) on a store the app did nothing wrong with.
+ * The store's listener goes when its last subscriber does.
+ */
+function subscribe(store: SessionStore, event: StoreEvent, listener: () => void): () => void {
+  if (typeof store.on !== 'function') return () => {};
+  let events = relays.get(store);
+  if (events === undefined) relays.set(store, (events = new Map()));
+  let entry = events.get(event);
+  if (entry === undefined) {
+    const listeners = new Set<() => void>();
+    entry = { listeners, relay: () => [...listeners].forEach((each) => each()) };
+    events.set(event, entry);
+    store.on(event, entry.relay);
+  }
+  const { listeners, relay } = entry;
+  const byEvent = events;
+  listeners.add(listener);
+  return () => {
+    if (!listeners.delete(listener) || listeners.size > 0) return;
+    byEvent.delete(event);
+    if (typeof store.off === 'function') store.off(event, relay);
+    else if (typeof store.removeListener === 'function') store.removeListener(event, relay);
+  };
 }
