@@ -299,14 +299,22 @@ function nameOf(nameJson: string): string | undefined {
 }
 
 /**
- * SPLICE in Node, for the merge's common case: `text` with the patch applied.
+ * SPLICE in Node, for a merge that found another write's text in Redis (the
+ * script answers it; the result goes back as the second try): `text` with the
+ * patch applied.
  * Runs of untouched members are copied as they are, changed members are
  * replaced where they stand, deleted ones cut out, new ones appended in patch
- * order. Null when `text` is not one JSON object. Its input is always JSON
- * that JSON.parse accepted or JSON.stringify wrote (what the store read or
- * wrote), so brackets are only counted, not matched by kind.
+ * order. Null when `text` is not one JSON object: it is what Redis held,
+ * written by anyone, so JSON.parse checks it first (a conflict is rare, and
+ * the scan below then only counts brackets, without matching them by kind).
  */
 export function spliceJson(text: string, patch: EncodedPatch): string | null {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+  } catch {
+    return null;
+  }
   const sets = new Map<string, string>();
   for (const [nameJson, valueJson] of patch.set) sets.set(nameOf(nameJson)!, nameJson + ':' + valueJson);
   const drop = new Set<string>();
