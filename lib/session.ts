@@ -276,9 +276,9 @@ export function sessionChange(base: string, session: Session, all: boolean, json
   return new SessionChange(base, session, all, json);
 }
 
-/** The texts of a patch sessionChange() made, and whether it was a forced save; undefined for any other patch. */
-export function changeTexts(patch: SessionPatch): { base: string; json: string; all: boolean } | undefined {
-  return patch instanceof SessionChange ? { base: patch.base, json: patch.json, all: patch.forced } : undefined;
+/** A patch sessionChange() made, with its texts and whether it was a forced save; undefined for any other patch. */
+export function changeTexts(patch: SessionPatch): { readonly base: string; readonly json: string; readonly forced: boolean } | undefined {
+  return patch instanceof SessionChange ? patch : undefined;
 }
 
 /**
@@ -288,7 +288,7 @@ export function changeTexts(patch: SessionPatch): { base: string; json: string; 
  */
 export function encodePatch(patch: SessionPatch): EncodedPatch {
   const texts = changeTexts(patch);
-  if (texts !== undefined) return diffJson(texts.base, texts.json, texts.all);
+  if (texts !== undefined) return diffJson(texts.base, texts.json, texts.forced);
   const set: Array<[string, string]> = [];
   const unset: string[] = [];
   for (const name of Object.keys(patch.set)) {

@@ -67,23 +67,29 @@ export class MemoryStore {
     const entry = this.#live(key);
     if (entry === undefined) return false;
     if (patch.json !== undefined && patch.base === entry.json) {
-      this.#put(key, patch.json, ttl, owner);
+      this.#put(key, patch.json, ttl, owner, entry);
       return true;
     }
     const data = JSON.parse(entry.json) as Record<string, unknown>;
     applyPatch(data, patch);
-    this.#put(key, JSON.stringify(data), ttl, owner);
+    this.#put(key, JSON.stringify(data), ttl, owner, entry);
     return true;
   }
 
-  #put(key: string, json: string, ttl: number | undefined, owner: OwnerChange | undefined): void {
+  /** Stores `json` under `key`; `previous` is the entry there now, when the caller already looked it up. */
+  #put(
+    key: string,
+    json: string,
+    ttl: number | undefined,
+    owner: OwnerChange | undefined,
+    previous: Entry | undefined = this.#sessions.get(key),
+  ): void {
     if (ttl !== undefined && ttl <= 0) {
       this.#remove(key);
       return;
     }
     const now = Date.now();
     const expires = ttl === undefined ? Infinity : now + ttl;
-    const previous = this.#sessions.get(key);
     const entry: Entry = {
       json,
       expires,

@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import Koa from 'koa';
 import request from 'supertest';
 import session, { type SessionOptions } from '../../lib/index.js';
@@ -57,4 +58,21 @@ export const cookieOf = (res: { headers: Record<string, unknown> }) =>
 export async function login(app: Koa, user: string): Promise<{ cookie: string; sid: string }> {
   const res = await request(app.callback()).get(`/login?user=${user}`).expect(200);
   return { cookie: cookieOf(res), sid: res.body.sid as string };
+}
+
+/**
+ * What a /devices answer promises: `count` devices, exactly one of them the
+ * current one, opaque handles that never reveal a session id of `logins`,
+ * created no later than saved, and the default one-day ttl left.
+ */
+export function expectDevices(devices: Array<Record<string, unknown>>, count: number, logins: Array<{ sid: string }>): void {
+  expect(devices).to.have.length(count);
+  expect(devices.filter((d) => d.current)).to.have.length(1);
+  const text = JSON.stringify(devices);
+  for (const { sid } of logins) expect(text).to.not.contain(sid);
+  for (const d of devices) {
+    expect(d.handle).to.match(/^[A-Za-z0-9_-]{22}$/);
+    expect(Date.parse(d.createdAt as string)).to.be.at.most(Date.parse(d.savedAt as string));
+    expect(d.ttl).to.be.within(86_300_000, 86_400_000);
+  }
 }
