@@ -34,8 +34,8 @@ export interface RedisStoreInvalidValue {
 export interface RedisStoreOptions {
   /**
    * An ioredis `Redis` or `Cluster` to use. The store leaves it open on
-   * `quit()` unless `closeClient: true`. Its own settings are kept: see the
-   * README for the ones that avoid replayed commands.
+   * `quit()` unless `closeClient: true`. Its own settings are kept: see
+   * docs/redis.md for the ones that avoid replayed commands.
    */
   client?: RedisClient;
   /** Close the client on `quit()`. Default: `true` for a client the store created, `false` for `client`. */
