@@ -172,6 +172,7 @@ export interface SessionCookieOptions {
   overwrite?: unknown;
   priority?: unknown;
   partitioned?: unknown;
+  secureProxy?: unknown;
 }
 
 interface CookieJar {
@@ -197,6 +198,8 @@ function httpDate(ms: number): string {
  */
 function cookieAttributes(options: SessionCookieOptions, secureRequest: boolean): string | undefined {
   const { maxAge, path = '/', domain, priority, sameSite, partitioned } = options;
+  // cookies' own deprecation notice, and its override of the secure rule, stay with cookies
+  if (options.secureProxy !== undefined) return undefined;
   let expires = options.expires;
   if (typeof maxAge === 'number') {
     if (!Number.isFinite(maxAge)) return undefined;

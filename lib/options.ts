@@ -1,5 +1,6 @@
 import type { Session, SessionCookie, SessionIdStore, SessionOptions, SessionStore } from './types.js';
 import { isPlainObject } from './session.js';
+import { warnOnce } from './warnings.js';
 
 /** Options after validation and defaults. */
 export interface ResolvedOptions {
@@ -43,22 +44,41 @@ function describe(value: unknown): string {
 const boolean: Check = (v) => (typeof v === 'boolean' ? undefined : 'a boolean');
 const fn: Check = (v) => (typeof v === 'function' ? undefined : 'a function');
 const string: Check = (v) => (typeof v === 'string' ? undefined : 'a string');
-const nonEmptyToken: Check = (v) =>
-  typeof v === 'string' && /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)
+// What the `cookies` module (0.9) can set as a name, and so what koa-generic-session could use:
+// RFC 7230 field-content without ";" or "=". `name + ".sig"` then passes too.
+const COOKIE_NAME = /^[\u0009\u0020-\u007e\u0080-\u00ff]+$/;
+const cookieName: Check = (v) =>
+  typeof v === 'string' && COOKIE_NAME.test(v) && !/[;=]/.test(v)
     ? undefined
-    : 'a non-empty cookie name (letters, digits and !#$%&\'*+-.^_`|~)';
+    : 'a cookie name the cookies module can set (1 or more of tab, space, visible ASCII except ";" and "=", or \\u0080-\\u00ff)';
 const ms: Check = (v) =>
   typeof v === 'number' && Number.isFinite(v) && v >= 0 ? undefined : 'a finite number of ms, 0 or more';
 const positiveMs: Check = (v) =>
   typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'a finite number of ms above 0';
 const ttl: Check = (v) => (typeof v === 'function' ? undefined : ms(v) && 'a finite number of ms, 0 or more, or a function of the session returning ms');
-const store: Check = (v) => {
-  if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return 'a store object with get, set and destroy methods';
+const store: Check = (v) =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') ? undefined : 'a store object with get, set and destroy methods';
+
+/**
+ * A store object without get, set or destroy is accepted, as koa-generic-session
+ * accepted it (an event emitter standing in for a store in tests, a store whose
+ * methods are attached later): the requests that need a missing method fail
+ * through `errorHandler`, as they did there. The setup only warns.
+ */
+function checkStoreMethods(value: unknown): void {
+  if (value === undefined) return;
   const missing = (['get', 'set', 'destroy'] as const).filter(
-    (m) => typeof (v as Record<string, unknown>)[m] !== 'function',
+    (m) => typeof (value as Record<string, unknown>)[m] !== 'function',
   );
-  return missing.length ? `a store object with get, set and destroy methods (missing: ${missing.join(', ')})` : undefined;
-};
+  if (missing.length === 0) return;
+  warnOnce(
+    'KGS_INCOMPLETE_STORE',
+    missing.join(','),
+    `session() option "store" has no ${missing.join(', ')} method${missing.length > 1 ? 's' : ''}: ` +
+      'every request that needs one will fail; a store needs get, set and destroy',
+  );
+}
+
 const idStore: Check = (v) => {
   if (v === null || typeof v !== 'object') return 'an object with get, set and reset methods';
   const missing = (['get', 'set', 'reset'] as const).filter(
@@ -68,7 +88,7 @@ const idStore: Check = (v) => {
 };
 
 const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
-  key: nonEmptyToken,
+  key: cookieName,
   prefix: string,
   store,
   ttl,
@@ -102,21 +122,17 @@ const COOKIE_CHECKS: Record<keyof SessionCookie, Check> = {
   priority: (v) => (v === 'low' || v === 'medium' || v === 'high' ? undefined : "'low', 'medium' or 'high'"),
   partitioned: boolean,
   rewrite: boolean,
+  secureProxy: boolean,
 };
 
-function checkAll<T extends object>(
-  what: string,
-  given: Record<string, unknown>,
-  checks: Record<string, Check>,
-): void {
+function checkAll(what: 'options' | 'cookie', given: Record<string, unknown>, checks: Record<string, Check>): void {
   for (const name of Object.keys(given)) {
     const value = given[name];
     // own keys only: "constructor" or "__proto__" must not find Object.prototype's members
     const check = Object.prototype.hasOwnProperty.call(checks, name) ? checks[name] : undefined;
     if (check === undefined) {
-      throw new TypeError(
-        `session() ${what}: unknown option "${name}"; known options are ${Object.keys(checks).join(', ')}`,
-      );
+      warnUnknown(what, name);
+      continue;
     }
     if (value === undefined) continue;
     const expected = check(value);
@@ -124,6 +140,110 @@ function checkAll<T extends object>(
       throw new TypeError(`session() ${what}: option "${name}" must be ${expected}, got ${describe(value)}`);
     }
   }
+}
+
+/**
+ * An option this package does not know is ignored with a warning, as
+ * koa-generic-session ignored it (and passed unknown cookie options on to
+ * `cookies`, which ignores them too): apps share one options object between
+ * middlewares (`secret`, `resave`), and refusing to start over one would
+ * break them. TypeScript still rejects unknown keys at compile time.
+ */
+function warnUnknown(what: 'options' | 'cookie', name: string): void {
+  const label = what === 'cookie' ? `cookie option "${name}"` : `option "${name}"`;
+  const guess = suggestion(what, name);
+  const known = Object.keys(what === 'cookie' ? COOKIE_CHECKS : OPTION_CHECKS).join(', ');
+  warnOnce(
+    'KGS_UNKNOWN_OPTION',
+    `${what}.${name}`,
+    `session(): unknown ${label} is ignored; ` +
+      (guess === undefined ? `known ${what === 'cookie' ? 'cookie options' : 'options'}: ${known}` : `did you mean ${guess}?`),
+  );
+}
+
+/** Names other session middlewares give an option of this one. */
+const ALIASES: Record<string, string> = {
+  name: '"key"',
+  genid: '"genSid"',
+  saveUninitialized: '"allowEmpty"',
+  keys: '"app.keys" (signing keys are set on the Koa app)',
+};
+
+/** Spelling that does not change the meaning: case, "_" and "-". */
+const fold = (name: string): string => name.toLowerCase().replace(/[-_]/g, '');
+
+/**
+ * A near miss of a known option: the same name in another case or with
+ * underscores, one or two typos (fewer for short names), a cookie option
+ * given at the top level (koa-session's `maxAge`) or the reverse, or another
+ * middleware's name for the same thing.
+ */
+function suggestion(what: 'options' | 'cookie', name: string): string | undefined {
+  const own = Object.keys(what === 'cookie' ? COOKIE_CHECKS : OPTION_CHECKS);
+  const other = Object.keys(what === 'cookie' ? OPTION_CHECKS : COOKIE_CHECKS);
+  const folded = fold(name);
+  const same = own.find((known) => fold(known) === folded);
+  if (same !== undefined) return `"${same}"`;
+  const across = other.find((known) => fold(known) === folded);
+  if (across !== undefined) return what === 'cookie' ? `the top-level option "${across}"` : `"cookie.${across}"`;
+  if (what === 'options' && Object.prototype.hasOwnProperty.call(ALIASES, name)) return ALIASES[name];
+  const allowed = folded.length <= 3 ? 0 : folded.length <= 5 ? 1 : 2;
+  let best: string | undefined;
+  let bestDistance = allowed + 1;
+  for (const known of own) {
+    const d = editDistance(folded, fold(known));
+    if (d < bestDistance) {
+      best = known;
+      bestDistance = d;
+    }
+  }
+  return best === undefined ? undefined : `"${best}"`;
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) that turn a into b. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    rows.push([i]);
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        (rows[0] as number[])[j] = j;
+        continue;
+      }
+      const row = rows[i] as number[];
+      const up = rows[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      }
+      row[j] = d;
+    }
+  }
+  return (rows[a.length] as number[])[b.length] as number;
+}
+
+/**
+ * Browsers drop a `__Secure-` cookie set without Secure, and a `__Host-`
+ * cookie set without Secure, with a Domain or with a Path other than "/"
+ * (matching the prefix in any case: RFC 6265bis). Every session would be
+ * lost without a word, so such a configuration is refused at setup.
+ */
+function checkNamePrefix(key: string, cookie: SessionCookie): void {
+  const lower = key.toLowerCase();
+  const host = lower.startsWith('__host-');
+  if (!host && !lower.startsWith('__secure-')) return;
+  const prefix = key.slice(0, host ? 7 : 9);
+  const fixes: string[] = [];
+  if (cookie.secure !== true && cookie.secureProxy !== true) fixes.push('set cookie.secure to true');
+  if (host && cookie.path !== '/') fixes.push("set cookie.path to '/'");
+  if (host && cookie.domain !== undefined) fixes.push('remove cookie.domain');
+  if (fixes.length === 0) return;
+  const rule = host ? 'Secure, with Path=/ and no Domain' : 'Secure';
+  throw new TypeError(
+    `session() options: option "key" is ${JSON.stringify(key)}, and browsers ignore a "${prefix}" cookie unless it is ${rule}: ` +
+      `${fixes.join(', ')} (behind a proxy that ends TLS, also set app.proxy = true so Koa sees https)`,
+  );
 }
 
 /**
@@ -142,12 +262,16 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   checkAll('options', given, OPTION_CHECKS);
   const options = given as SessionOptions;
+  checkStoreMethods(options.store);
 
   const cookieInput = (options.cookie ?? {}) as Record<string, unknown>;
   checkAll('cookie', cookieInput, COOKIE_CHECKS);
   const cookie: SessionCookie = {};
+  // known names only: unknown ones were warned about, and an own "__proto__" must not become a prototype
   for (const name of Object.keys(cookieInput)) {
-    if (cookieInput[name] !== undefined) (cookie as Record<string, unknown>)[name] = cookieInput[name];
+    if (cookieInput[name] !== undefined && Object.prototype.hasOwnProperty.call(COOKIE_CHECKS, name)) {
+      (cookie as Record<string, unknown>)[name] = cookieInput[name];
+    }
   }
   for (const [name, value] of Object.entries(DEFAULT_COOKIE)) {
     if (!(name in cookie)) (cookie as Record<string, unknown>)[name] = value;
@@ -157,8 +281,11 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     delete cookie.maxage;
   }
 
+  const key = options.key ?? 'koa.sid';
+  checkNamePrefix(key, cookie);
+
   return {
-    key: options.key ?? 'koa.sid',
+    key,
     prefix: options.prefix ?? 'koa:sess:',
     store: options.store,
     ttl: options.ttl,

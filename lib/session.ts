@@ -14,6 +14,8 @@ export const COOKIE_ATTRIBUTES = [
   'overwrite',
   'priority',
   'partitioned',
+  // deprecated in `cookies`, which still honours it (and says so): koa-generic-session passed it on
+  'secureProxy',
 ] as const;
 
 export type CookieSetOptions = Partial<Record<(typeof COOKIE_ATTRIBUTES)[number], unknown>>;

@@ -22,6 +22,12 @@ export interface SessionCookie {
    * read by it or by `cookies`: accepted so 1.x configurations load, and ignored.
    */
   rewrite?: boolean;
+  /**
+   * @deprecated `cookies`' old name for forcing the Secure attribute without
+   * checking that the request is https; use `secure` (and `app.proxy`).
+   * Passed on to `cookies`, as koa-generic-session did.
+   */
+  secureProxy?: boolean;
 }
 
 /**

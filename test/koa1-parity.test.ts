@@ -13,6 +13,7 @@ import request from 'supertest';
 import session1 from 'koa-generic-session-1';
 import ours from '../lib/index.js';
 import { RecordingStore } from './support/stores.js';
+import { warningsDuring } from './support/warnings.js';
 
 type Impl = 'theirs' | 'ours';
 /** A koa v1 handler: `this` is the context; `load` gives the session as the mode wants it. */
@@ -309,9 +310,11 @@ describe('koa v1 parity: deliberate differences from koa-generic-session 1.x', (
     expect(o.observed[0]!.body).to.deep.equal({ _session: 'undefined', _sessionSave: 'absent' });
   });
 
-  it('options: 1.x ignores unknown or mistyped options, this package throws a TypeError naming the option', () => {
+  it('options: 1.x ignores unknown and mistyped options; this package ignores unknown ones with a warning, and throws a TypeError naming a mistyped one', async () => {
     expect(() => session1({ defer: 'false', cokie: {} })).to.not.throw();
-    expect(() => ours({ cokie: {} } as never)).to.throw(TypeError, /unknown option "cokie"/);
+    const warnings = await warningsDuring(() => ours({ cokie: {} } as never));
+    expect(warnings.map((w) => w.message)).to.deep.equal(['session(): unknown option "cokie" is ignored; did you mean "cookie"?']);
+    expect(() => ours({ defer: 'false' } as never)).to.throw(TypeError, /option "defer" must be a boolean/);
   });
 });
 

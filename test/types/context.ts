@@ -48,8 +48,15 @@ mw.on('status', (now, before) => {
 void mw.close({ timeout: 100 });
 void status;
 
-// @ts-expect-error unknown options are refused at compile time too
+// @ts-expect-error unknown options are refused at compile time too (at run time they only warn)
 session({ rolls: true });
+// @ts-expect-error an option of another middleware sharing the object is refused at compile time
+session({ secret: 'keyboard cat' });
+// @ts-expect-error unknown cookie options too
+session({ cookie: { colour: 'blue' } });
+// a shared options object typed by the app compiles, as with any excess-property check
+const shared = { secret: 'keyboard cat', key: 'koss:test_sid' };
+session(shared);
 // @ts-expect-error ttl is ms or a function
 session({ ttl: '1d' });
 
