@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { debuglog } from 'node:util';
 import type {
   CloseOptions,
+  SessionCookie,
   OwnerChange,
   Session,
   SessionContext,
@@ -10,7 +11,7 @@ import type {
   StoreStatus,
 } from './types.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { compatMaxAge, cookieSetOptions, isPlainObject, sessionChange, sessionTtl, toSession } from './session.js';
+import { compatMaxAge, cookieSetOptions, isPlainObject, sessionChange, sessionTtl, toSession, withCookie } from './session.js';
 import { uid } from './sid.js';
 import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
@@ -165,6 +166,11 @@ class SessionCore {
     return { cookie: { ...this.options.cookie } };
   }
 
+  /** What is stored and what sets the cookie: the session, with the configured cookie options if it has none. */
+  stored(session: Session): Session {
+    return withCookie(session, this.options.cookie);
+  }
+
   /* ---- per-request flow ---- */
 
   async run(ctx: StatefulContext, next: Next): Promise<void> {
@@ -230,7 +236,9 @@ class SessionCore {
     if (isValidSessionId(sid) && !(this.options.prefix + sid in Object.prototype)) {
       session = await this.fetch(ctx, sid);
       if (session !== null) {
-        json = this.serialize(session);
+        // a session stored without cookie options (another library, an old schema) is compared and
+        // saved with the configured ones, which the app's object does not gain (see stored())
+        json = this.serialize(this.stored(session));
         if (json === '') session = null;
       }
       if (session !== null && this.options.valid !== undefined && !this.options.valid(ctx, session)) {
@@ -272,9 +280,6 @@ class SessionCore {
       this.events.emit('invalid', { reason: 'stored data is not a plain session object' });
       return null;
     }
-    // sessions written without cookie options (another library, an old schema) get the configured
-    // ones: `rolling` and every save read session.cookie
-    if (!isPlainObject(session.cookie)) session.cookie = { ...this.options.cookie };
     return session;
   }
 
@@ -346,8 +351,9 @@ class SessionCore {
       );
     }
     if (state.save === true) return this.save(state, session as Session);
-    const json = JSON.stringify(session);
-    if (state.isNew && !this.options.allowEmpty && json === this.#emptyJson) return;
+    const stored = this.stored(session as Session);
+    const json = JSON.stringify(stored);
+    if (state.isNew && !this.options.allowEmpty && stored === session && json === this.#emptyJson) return;
     if (json === state.originalJson) {
       if (!this.options.rolling) return;
       if (this.adapter.canTouch) return this.touch(state, session as Session);
@@ -359,20 +365,19 @@ class SessionCore {
   async save(state: RequestState, session: Session, json?: string): Promise<void> {
     const ctx = state.ctx;
     const sid = ctx.sessionId as string;
-    if (
-      this.options.beforeSave !== undefined ||
-      !isPlainObject(session.cookie) ||
-      Object.prototype.hasOwnProperty.call(session.cookie, 'maxage')
-    ) {
+    const cookie: unknown = session.cookie;
+    const legacyMaxAge = isPlainObject(cookie) && Object.prototype.hasOwnProperty.call(cookie, 'maxage');
+    if (this.options.beforeSave !== undefined || legacyMaxAge) {
       json = undefined;
-      if (!isPlainObject(session.cookie)) session.cookie = { ...this.options.cookie };
-      compatMaxAge(session.cookie);
+      // koa-generic-session renames the app's own `maxage` in place too
+      if (legacyMaxAge) compatMaxAge(cookie as SessionCookie);
       this.options.beforeSave?.(ctx, session);
     }
+    const stored = this.stored(session);
     this.#inflight++;
     try {
       if (this.watcher.status !== 'available') await this.watcher.wait();
-      const ttl = sessionTtl(this.options.ttl, session);
+      const ttl = sessionTtl(this.options.ttl, stored);
       const key = this.options.prefix + sid;
       if (ttl !== undefined && ttl <= 0) {
         debug('ttl %d: removing the session instead of saving it', ttl);
@@ -382,9 +387,9 @@ class SessionCore {
         return;
       }
       const owner = this.ownerChange(state, session);
-      json ??= JSON.stringify(session);
+      json ??= JSON.stringify(stored);
       if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
-        const patch = sessionChange(state.originalJson, session, state.save === true, json);
+        const patch = sessionChange(state.originalJson, stored, state.save === true, json);
         if ((await this.adapter.merge(key, patch, ttl, owner)) === false) {
           // destroyed (log out everywhere, another request) or expired since this request loaded it
           debug('session gone before the merge: not resurrected');
@@ -393,10 +398,10 @@ class SessionCore {
           return;
         }
       } else {
-        await this.adapter.set(key, session, ttl, owner);
+        await this.adapter.set(key, stored, ttl, owner);
       }
       if (owner !== undefined) state.owner = owner.owner;
-      this.writeSid(ctx, sid, session, state);
+      this.writeSid(ctx, sid, stored, state);
       state.isNew = false;
       state.originalJson = json;
     } catch (err) {
@@ -414,7 +419,8 @@ class SessionCore {
     this.#inflight++;
     try {
       if (this.watcher.status !== 'available') await this.watcher.wait();
-      const ttl = sessionTtl(this.options.ttl, session);
+      const stored = this.stored(session);
+      const ttl = sessionTtl(this.options.ttl, stored);
       const owner = state.owner === undefined ? undefined : { owner: state.owner, previous: state.owner };
       if (ttl !== undefined && ttl <= 0) {
         await this.adapter.destroy(this.options.prefix + sid, owner);
@@ -422,7 +428,7 @@ class SessionCore {
         return;
       }
       await this.adapter.touch(this.options.prefix + sid, ttl, owner);
-      this.writeSid(ctx, sid, session, state);
+      this.writeSid(ctx, sid, stored, state);
     } catch (err) {
       this.#errorHandler(err, 'set', ctx);
     } finally {

@@ -118,6 +118,24 @@ export function cookieSetOptions(cookie: SessionCookie): CookieSetOptions {
   return options;
 }
 
+/**
+ * The session as the store and the cookie need it: the session itself when
+ * it has its cookie options, else a copy with `cookie` (the configured
+ * options) added. The app's object never gains a key it did not put there:
+ * `ctx.session = { foo: 'bar' }; ctx.body = ctx.session` answers
+ * `{"foo":"bar"}`, as in koa-generic-session. The copy keeps the prototype,
+ * so a class's toJSON still applies.
+ */
+export function withCookie(session: Session, cookie: SessionCookie): Session {
+  if (isPlainObject(session.cookie)) return session;
+  const copy = Object.create(Object.getPrototypeOf(session) as object | null) as Record<string, unknown>;
+  for (const key of Object.keys(session)) {
+    Object.defineProperty(copy, key, { value: (session as Record<string, unknown>)[key], enumerable: true, writable: true, configurable: true });
+  }
+  Object.defineProperty(copy, 'cookie', { value: { ...cookie }, enumerable: true, writable: true, configurable: true });
+  return copy as Session;
+}
+
 /** connect's `maxage` spelling becomes `maxAge`, as koa-generic-session does on every save. */
 export function compatMaxAge(cookie: SessionCookie): void {
   if (!hasOwn.call(cookie, 'maxage')) return;

@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import Koa from 'koa2';
 import request from 'supertest';
+import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
 import ours from '../lib/index.js';
 import { RecordingStore } from './support/stores.js';
@@ -39,8 +40,10 @@ async function scenario(
   options: Record<string, unknown>,
   handler: Handler,
   steps: Step[],
+  seed: Record<string, string> = {},
 ): Promise<{ observed: Observation[]; data: Record<string, unknown> }> {
   const store = new RecordingStore();
+  for (const [key, json] of Object.entries(seed)) store.data.set(key, json);
   let n = 0;
   const app = new Koa();
   app.keys = ['differential key'];
@@ -82,12 +85,64 @@ async function scenario(
   return { observed, data };
 }
 
-async function both(options: Record<string, unknown>, handler: Handler, steps: Step[]) {
+async function both(options: Record<string, unknown>, handler: Handler, steps: Step[], seed?: Record<string, string>) {
   return {
-    theirs: await scenario('theirs', options, handler, steps),
-    ours: await scenario('ours', options, handler, steps),
+    theirs: await scenario('theirs', options, handler, steps, seed),
+    ours: await scenario('ours', options, handler, steps, seed),
   };
 }
+
+/** A signed session cookie for `sid`, as the scenarios' app (key 'differential key') writes it. */
+function signedCookie(sid: string, name = 'koa.sid'): string {
+  const sig = createHmac('sha1', 'differential key').update(`${name}=${sid}`).digest('base64url');
+  return `${name}=${sid}; ${name}.sig=${sig}`;
+}
+
+/** Answers with the session object itself, after changing it as the path says. */
+const holder: Handler = async (ctx) => {
+  switch (ctx.path) {
+    case '/assign':
+      ctx.session = { foo: 'bar' };
+      break;
+    case '/assign-with-cookie':
+      ctx.session = { foo: 'bar', cookie: { path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 5000 } };
+      break;
+    case '/set':
+      ctx.session!.foo = 'bar';
+      break;
+    case '/cookie':
+      ctx.session!.cookie.maxAge = 5000;
+      break;
+    case '/regenerate':
+      await ctx.regenerateSession();
+      ctx.session!.foo = 'baz';
+      break;
+    case '/null':
+      ctx.session = null;
+      break;
+  }
+  ctx.body = ctx.path === '/null' ? 'bye' : ctx.session;
+};
+
+/** The same in defer mode: `ctx.body = await ctx.session`. */
+const deferHolder: Handler = async (ctx) => {
+  switch (ctx.path) {
+    case '/assign':
+      ctx.session = { foo: 'bar' };
+      break;
+    case '/set':
+      (await ctx.session)!.foo = 'bar';
+      break;
+    case '/cookie':
+      (await ctx.session)!.cookie.maxAge = 5000;
+      break;
+    case '/regenerate':
+      await ctx.regenerateSession();
+      (await ctx.session)!.foo = 'baz';
+      break;
+  }
+  ctx.body = await ctx.session;
+};
 
 const counter: Handler = (ctx) => {
   if (ctx.path === '/inc') ctx.session!.n = ((ctx.session!.n as number) ?? 0) + 1;
@@ -129,6 +184,15 @@ describe('differential: koa-generic-session@2.3.1 and this package agree', () =>
     ['valid() refusing a session', { valid: (ctx: Koa.Context) => ctx.query.ok !== 'no' }, counter, [{ path: '/inc' }, { path: '/inc?ok=no' }]],
     ['defer: read, change and untouched routes', { defer: true }, deferCounter, [{ path: '/inc' }, { path: '/' }, { path: '/untouched' }, { path: '/inc' }]],
     ['defer: logout after reading', { defer: true }, deferCounter, [{ path: '/inc' }, { path: '/logout' }, { path: '/' }]],
+    ['cookie.secureProxy (deprecated in cookies, passed on to it) sets Secure over http', { cookie: { secureProxy: true } }, counter, [{ path: '/inc' }, { path: '/inc' }]],
+    ['a cookie name with a colon, as koa-generic-session\'s own tests use', { key: 'koss:test_sid' }, counter, [{ path: '/inc' }, { path: '/inc' }, { path: '/logout' }]],
+    ['ctx.body = ctx.session: a new session shows its cookie options, a loaded one those stored', {}, holder, [{ path: '/set' }, { path: '/' }]],
+    ['ctx.body = ctx.session: the app changes a loaded session\'s cookie', {}, holder, [{ path: '/set' }, { path: '/cookie' }, { path: '/' }]],
+    ['ctx.body = ctx.session: an assigned object with its own cookie options is stored and answered as it is', {}, holder, [{ path: '/assign-with-cookie' }, { path: '/' }]],
+    ['ctx.body = ctx.session: regenerate gives a new session with its cookie options', {}, holder, [{ path: '/set' }, { path: '/regenerate' }, { path: '/' }]],
+    ['ctx.body = ctx.session: logout, then a new session', {}, holder, [{ path: '/set' }, { path: '/null' }, { path: '/' }]],
+    ['defer, ctx.body = await ctx.session: new, loaded and changed cookie', { defer: true }, deferHolder, [{ path: '/set' }, { path: '/' }, { path: '/cookie' }, { path: '/' }]],
+    ['defer, ctx.body = await ctx.session: regenerate', { defer: true }, deferHolder, [{ path: '/set' }, { path: '/regenerate' }, { path: '/' }]],
   ];
 
   for (const [title, options, handler, steps] of cases) {
@@ -138,6 +202,15 @@ describe('differential: koa-generic-session@2.3.1 and this package agree', () =>
       expect(o.data).to.deep.equal(t.data);
     });
   }
+
+  it('a session stored without cookie options (another library wrote it): answered as stored, nothing written while unchanged', async () => {
+    const seed = { 'koa:sess:seeded': '{"user":"alice"}' };
+    const steps = [{ path: '/', cookie: signedCookie('seeded') }, { path: '/', cookie: signedCookie('seeded') }];
+    const { theirs: t, ours: o } = await both({}, holder, steps, seed);
+    expect(o.observed).to.deep.equal(t.observed);
+    expect(o.data).to.deep.equal(t.data);
+    expect(o.observed[0]!.body).to.deep.equal({ user: 'alice' });
+  });
 
   it('errorHandler receives get and set errors with the same type names', async () => {
     const seen: Record<Impl, string[]> = { theirs: [], ours: [] };
@@ -162,6 +235,71 @@ describe('differential: koa-generic-session@2.3.1 and this package agree', () =>
 });
 
 describe('differential: intended differences from koa-generic-session@2.3.1', () => {
+  // 2.3.1 saves such an object as it is: no cookie options in the store, no ttl, and
+  // cookies.set(key, sid, undefined), which writes an unsigned browser-session cookie
+  // that the next request's signed read refuses: the session is lost at once.
+  it('ctx.session = { foo: "bar" }: the same body; 2.3.1 loses the session, this package stores the configured cookie options beside it', async () => {
+    const steps = [{ path: '/assign' }, { path: '/' }];
+    const t = await scenario('theirs', {}, holder, steps);
+    const o = await scenario('ours', {}, holder, steps);
+    expect(o.observed[0]!.status).to.equal(t.observed[0]!.status);
+    expect(o.observed[0]!.body).to.deep.equal(t.observed[0]!.body);
+    expect(o.observed[0]!.body).to.deep.equal({ foo: 'bar' });
+
+    expect(t.observed[0]!.calls).to.deep.equal(['set koa:sess:sid1']);
+    expect(t.observed[0]!.setCookie).to.deep.equal(['koa.sid=sid1; path=/; httponly']);
+    expect(t.data['koa:sess:sid1']).to.deep.equal({ foo: 'bar' });
+    expect(t.observed[1]!.body).to.not.have.property('foo');
+
+    const configured = { path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 86_400_000 };
+    expect(o.observed[0]!.calls).to.deep.equal(['set koa:sess:sid1 86400000']);
+    expect(o.observed[0]!.setCookie).to.deep.equal([
+      'koa.sid=sid1; path=/; expires=<date>; httponly',
+      `${signedCookie('sid1').split('; ')[1]}; path=/; expires=<date>; httponly`,
+    ]);
+    expect(o.data['koa:sess:sid1']).to.deep.equal({ foo: 'bar', cookie: configured });
+    // loaded from the store, it has the cookie options the store holds, as every loaded session
+    expect(o.observed[1]!.body).to.deep.equal({ foo: 'bar', cookie: configured });
+  });
+
+  it('ctx.session = { foo: "bar" } over a loaded session: the same body; 2.3.1 drops its cookie options, this package keeps the configured ones', async () => {
+    const steps = [{ path: '/set' }, { path: '/assign' }];
+    const t = await scenario('theirs', {}, holder, steps);
+    const o = await scenario('ours', {}, holder, steps);
+    expect(o.observed[1]!.body).to.deep.equal(t.observed[1]!.body);
+    expect(o.observed[1]!.body).to.deep.equal({ foo: 'bar' });
+    expect(t.data['koa:sess:sid1']).to.deep.equal({ foo: 'bar' });
+    expect(o.data['koa:sess:sid1']).to.deep.equal({ foo: 'bar', cookie: { path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 86_400_000 } });
+  });
+
+  it('defer, ctx.session = { foo: "bar" } on a first visit: the same body; 2.3.1 stores koa:sess:undefined and clears the cookie, this package stores a session', async () => {
+    const t = await scenario('theirs', { defer: true }, deferHolder, [{ path: '/assign' }]);
+    const o = await scenario('ours', { defer: true }, deferHolder, [{ path: '/assign' }]);
+    expect(o.observed[0]!.body).to.deep.equal(t.observed[0]!.body);
+    expect(o.observed[0]!.body).to.deep.equal({ foo: 'bar' });
+    expect(t.observed[0]!.calls).to.deep.equal(['set koa:sess:undefined']);
+    expect(t.observed[0]!.setCookie).to.deep.equal(['koa.sid=; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly']);
+    expect(o.observed[0]!.calls).to.deep.equal(['set koa:sess:sid1 86400000']);
+    expect(Object.keys(o.data)).to.deep.equal(['koa:sess:sid1']);
+  });
+
+  it('a session stored without cookie options, changed: the same body; 2.3.1 writes it back without them, this package adds the configured ones to what it stores', async () => {
+    const seed = { 'koa:sess:seeded': '{"user":"alice"}' };
+    const steps = [{ path: '/set', cookie: signedCookie('seeded') }];
+    const t = await scenario('theirs', {}, holder, steps, seed);
+    const o = await scenario('ours', {}, holder, steps, seed);
+    expect(o.observed[0]!.body).to.deep.equal(t.observed[0]!.body);
+    expect(o.observed[0]!.body).to.deep.equal({ user: 'alice', foo: 'bar' });
+    expect(t.data['koa:sess:seeded']).to.deep.equal({ user: 'alice', foo: 'bar' });
+    expect(o.data['koa:sess:seeded']).to.deep.equal({
+      user: 'alice',
+      foo: 'bar',
+      cookie: { path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 86_400_000 },
+    });
+    expect(t.observed[0]!.setCookie).to.deep.equal(['koa.sid=seeded; path=/; httponly']);
+    expect(o.observed[0]!.calls).to.deep.equal(['get koa:sess:seeded', 'set koa:sess:seeded 86400000']);
+  });
+
   it('regenerateSession() then the same data again (a re-login): 2.3.1 compares with the old session and drops the save, this package saves', async () => {
     const login: Handler = async (ctx) => {
       if (ctx.path === '/login') {

@@ -179,6 +179,38 @@ describe('koa v1 parity: koa-generic-session 1.x and this package agree', () => 
     });
   }
 
+  /** `this.body = this.session` (or `yield this.session` in defer mode), after changing it as the path says. */
+  const holder: Handler = function* (load) {
+    if (this.path === '/assign') this.session = { foo: 'bar' };
+    if (this.path === '/assign-with-cookie') {
+      this.session = { foo: 'bar', cookie: { path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 5000 } };
+    }
+    if (this.path === '/set') (yield* load()).foo = 'bar';
+    this.body = yield* load();
+  };
+  const holderCases: Array<[string, Record<string, unknown>, Step[]]> = [
+    ['this.body = this.session: a new session shows its cookie options, a loaded one those stored', {}, [{ path: '/set' }, { path: '/' }]],
+    ['this.body = this.session: an assigned object with its own cookie options', {}, [{ path: '/assign-with-cookie' }, { path: '/' }]],
+    ['defer, this.body = yield this.session: new and loaded', { defer: true }, [{ path: '/set' }, { path: '/' }]],
+  ];
+  for (const [title, options, steps] of holderCases) {
+    it(title, async () => {
+      const t = await scenario('theirs', options, holder, steps);
+      const o = await scenario('ours', options, holder, steps);
+      expect(o.observed).to.deep.equal(t.observed);
+      expect(o.data).to.deep.equal(t.data);
+    });
+  }
+
+  it('this.session = { foo: "bar" }: the body is the object as assigned, nothing added (cookie and store differ: see the differential suite)', async () => {
+    for (const options of [{}, { defer: true }]) {
+      const t = await scenario('theirs', options, holder, [{ path: '/assign' }]);
+      const o = await scenario('ours', options, holder, [{ path: '/assign' }]);
+      expect(o.observed[0]!.body).to.deep.equal(t.observed[0]!.body);
+      expect(o.observed[0]!.body).to.deep.equal({ foo: 'bar' });
+    }
+  });
+
   it('errorHandler(err, type, ctx) receives get and set errors with the koa v1 context', async () => {
     const seen: Record<Impl, string[]> = { theirs: [], ours: [] };
     for (const impl of ['theirs', 'ours'] as const) {
