@@ -1,5 +1,6 @@
 import type { Session, SessionCookie, SessionIdStore, SessionOptions, SessionStore } from './types.js';
 import { isPlainObject } from './session.js';
+import { closest, sameName } from './near-miss.js';
 import { warnOnce } from './warnings.js';
 
 /** Options after validation and defaults. */
@@ -169,9 +170,6 @@ const ALIASES: Record<string, string> = {
   keys: '"app.keys" (signing keys are set on the Koa app)',
 };
 
-/** Spelling that does not change the meaning: case, "_" and "-". */
-const fold = (name: string): string => name.toLowerCase().replace(/[-_]/g, '');
-
 /**
  * A near miss of a known option: the same name in another case or with
  * underscores, one or two typos (fewer for short names), a cookie option
@@ -181,53 +179,23 @@ const fold = (name: string): string => name.toLowerCase().replace(/[-_]/g, '');
 function suggestion(what: 'options' | 'cookie', name: string): string | undefined {
   const own = Object.keys(what === 'cookie' ? COOKIE_CHECKS : OPTION_CHECKS);
   const other = Object.keys(what === 'cookie' ? OPTION_CHECKS : COOKIE_CHECKS);
-  const folded = fold(name);
-  const same = own.find((known) => fold(known) === folded);
+  const same = sameName(name, own);
   if (same !== undefined) return `"${same}"`;
-  const across = other.find((known) => fold(known) === folded);
+  const across = sameName(name, other);
   if (across !== undefined) return what === 'cookie' ? `the top-level option "${across}"` : `"cookie.${across}"`;
   if (what === 'options' && Object.prototype.hasOwnProperty.call(ALIASES, name)) return ALIASES[name];
-  const allowed = folded.length <= 3 ? 0 : folded.length <= 5 ? 1 : 2;
-  let best: string | undefined;
-  let bestDistance = allowed + 1;
-  for (const known of own) {
-    const d = editDistance(folded, fold(known));
-    if (d < bestDistance) {
-      best = known;
-      bestDistance = d;
-    }
-  }
-  return best === undefined ? undefined : `"${best}"`;
-}
-
-/** Edits (insert, delete, substitute, swap two neighbours) that turn a into b. */
-function editDistance(a: string, b: string): number {
-  const rows: number[][] = [];
-  for (let i = 0; i <= a.length; i++) {
-    rows.push([i]);
-    for (let j = 1; j <= b.length; j++) {
-      if (i === 0) {
-        (rows[0] as number[])[j] = j;
-        continue;
-      }
-      const row = rows[i] as number[];
-      const up = rows[i - 1] as number[];
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d = Math.min(d, ((rows[i - 2] as number[])[j - 2] as number) + 1);
-      }
-      row[j] = d;
-    }
-  }
-  return (rows[a.length] as number[])[b.length] as number;
+  const near = closest(name, own);
+  return near === undefined ? undefined : `"${near}"`;
 }
 
 /**
  * Browsers drop a `__Secure-` cookie set without Secure, and a `__Host-`
  * cookie set without Secure, with a Domain or with a Path other than "/"
- * (matching the prefix in any case: RFC 6265bis). Every session would be
- * lost without a word, so such a configuration is refused at setup.
+ * (matching the prefix in any case: RFC 6265bis). A configuration that can
+ * never satisfy them would lose every session without a word, so it is
+ * refused at setup. `secure` left unset is accepted: `cookies` then marks the
+ * cookie Secure on every request Koa sees as https, which is how such apps
+ * ran on koa-generic-session.
  */
 function checkNamePrefix(key: string, cookie: SessionCookie): void {
   const lower = key.toLowerCase();
@@ -235,14 +203,15 @@ function checkNamePrefix(key: string, cookie: SessionCookie): void {
   if (!host && !lower.startsWith('__secure-')) return;
   const prefix = key.slice(0, host ? 7 : 9);
   const fixes: string[] = [];
-  if (cookie.secure !== true && cookie.secureProxy !== true) fixes.push('set cookie.secure to true');
+  const secure = cookie.secureProxy ?? cookie.secure;
+  if (secure === false) fixes.push('set cookie.secure to true (or leave it unset: cookies then marks it Secure on https requests)');
   if (host && cookie.path !== '/') fixes.push("set cookie.path to '/'");
   if (host && cookie.domain !== undefined) fixes.push('remove cookie.domain');
   if (fixes.length === 0) return;
   const rule = host ? 'Secure, with Path=/ and no Domain' : 'Secure';
   throw new TypeError(
     `session() options: option "key" is ${JSON.stringify(key)}, and browsers ignore a "${prefix}" cookie unless it is ${rule}: ` +
-      `${fixes.join(', ')} (behind a proxy that ends TLS, also set app.proxy = true so Koa sees https)`,
+      `${fixes.join(', ')}`,
   );
 }
 

@@ -27,8 +27,8 @@ function holderApp(options: SessionOptions) {
     const defer = options.defer === true;
     const current = async () => (defer ? await ctx.session : ctx.session) as Session;
     if (ctx.path === '/login') (await current()).n = 1;
-    if (ctx.path === '/assign') ctx.session = { foo: 'bar' };
-    if (ctx.path === '/owner') ctx.session = { userId: 'ann' };
+    if (ctx.path === '/assign') ctx.session = { foo: 'bar' } as unknown as Session; // as JavaScript apps do: the types ask for cookie
+    if (ctx.path === '/owner') ctx.session = { userId: 'ann' } as unknown as Session;
     const answered = await current();
     held.push(answered);
     ctx.body = answered;

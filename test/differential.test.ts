@@ -10,7 +10,7 @@ import Koa from 'koa2';
 import request from 'supertest';
 import { createHmac } from 'node:crypto';
 import { createRequire } from 'node:module';
-import ours from '../lib/index.js';
+import ours, { type Session } from '../lib/index.js';
 import { RecordingStore } from './support/stores.js';
 
 const require = createRequire(import.meta.url);
@@ -102,7 +102,7 @@ function signedCookie(sid: string, name = 'koa.sid'): string {
 const holder: Handler = async (ctx) => {
   switch (ctx.path) {
     case '/assign':
-      ctx.session = { foo: 'bar' };
+      ctx.session = { foo: 'bar' } as unknown as Session; // as JavaScript apps do: the types ask for cookie
       break;
     case '/assign-with-cookie':
       ctx.session = { foo: 'bar', cookie: { path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 5000 } };
@@ -128,7 +128,7 @@ const holder: Handler = async (ctx) => {
 const deferHolder: Handler = async (ctx) => {
   switch (ctx.path) {
     case '/assign':
-      ctx.session = { foo: 'bar' };
+      ctx.session = { foo: 'bar' } as unknown as Session; // as JavaScript apps do: the types ask for cookie
       break;
     case '/set':
       (await ctx.session)!.foo = 'bar';

@@ -60,6 +60,9 @@ const GOOD: SessionOptions[] = [
   { key: 'my sid' },
   { key: 'caf\u00e9' },
   { key: '__Host-sid', cookie: { secure: true } },
+  // cookies marks it Secure on https requests, as it did under koa-generic-session
+  { key: '__Host-sid' },
+  { key: '__Secure-sid' },
   { key: '__Secure-sid', cookie: { secure: true, path: '/api', domain: 'example.com' } },
   { key: '__Secure-sid', cookie: { secureProxy: true } },
   { key: 'x__Host-sid' },
@@ -251,15 +254,16 @@ describe('cookie names: exactly those the cookies module can set', () => {
 
 describe('__Host- and __Secure- names: the prefix rules are checked at setup', () => {
   const cases: Array<[SessionOptions, RegExp]> = [
-    [{ key: '__Host-sid' }, /set cookie\.secure to true/],
-    [{ key: '__Host-sid', cookie: { secure: true, path: '/api' } }, /set cookie\.path to '\/'/],
+    [{ key: '__Host-sid', cookie: { secure: false } }, /set cookie\.secure to true \(or leave it unset: cookies then marks it Secure on https requests\)$/],
+    [{ key: '__Host-sid', cookie: { secureProxy: false, secure: true } }, /set cookie\.secure to true/],
+    [{ key: '__Host-sid', cookie: { secure: true, path: '/api' } }, /set cookie\.path to '\/'$/],
     [{ key: '__Host-sid', cookie: { secure: true, domain: 'example.com' } }, /remove cookie\.domain/],
-    [{ key: '__Host-sid', cookie: { secure: false, path: '/a', domain: 'example.com' } }, /set cookie\.secure to true, set cookie\.path to '\/', remove cookie\.domain/],
-    [{ key: '__Secure-sid' }, /set cookie\.secure to true/],
-    [{ key: '__Secure-sid', cookie: { secure: false } }, /set cookie\.secure to true/],
+    [{ key: '__Host-sid', cookie: { secure: false, path: '/a', domain: 'example.com' } }, /set cookie\.secure to true .*, set cookie\.path to '\/', remove cookie\.domain$/],
+    [{ key: '__Host-sid', cookie: { domain: 'example.com' } }, /"__Host-" cookie unless it is Secure, with Path=\/ and no Domain: remove cookie\.domain$/],
+    [{ key: '__Secure-sid', cookie: { secure: false } }, /"__Secure-" cookie unless it is Secure: set cookie\.secure to true/],
     // browsers match the prefixes in any case (RFC 6265bis), so a case variant is held to them too
     [{ key: '__host-sid', cookie: { secure: true, path: '/api' } }, /"__host-" cookie unless it is Secure, with Path=\/ and no Domain/],
-    [{ key: '__SECURE-sid' }, /"__SECURE-" cookie unless it is Secure/],
+    [{ key: '__SECURE-sid', cookie: { secure: false } }, /"__SECURE-" cookie unless it is Secure/],
   ];
   for (const [options, message] of cases) {
     it(`${JSON.stringify(options)} is a TypeError saying what to set`, () => {
@@ -271,20 +275,22 @@ describe('__Host- and __Secure- names: the prefix rules are checked at setup', (
     });
   }
 
-  it('a valid __Host- session works over https: Secure, Path=/ and no Domain on both cookies', async () => {
-    const koa = new Koa();
-    koa.keys = ['k'];
-    koa.proxy = true;
-    koa.use(session({ key: '__Host-sid', cookie: { secure: true } }));
-    koa.use((ctx) => {
-      ctx.session!.n = 1;
-      ctx.body = 'ok';
+  for (const cookie of [{ secure: true }, {}]) {
+    it(`a valid __Host- session, cookie ${JSON.stringify(cookie)}, over https: Secure, Path=/ and no Domain on both cookies`, async () => {
+      const koa = new Koa();
+      koa.keys = ['k'];
+      koa.proxy = true;
+      koa.use(session({ key: '__Host-sid', cookie }));
+      koa.use((ctx) => {
+        ctx.session!.n = 1;
+        ctx.body = 'ok';
+      });
+      const res = await request(koa.callback()).get('/').set('X-Forwarded-Proto', 'https');
+      const lines = setCookies(res);
+      expect(lines).to.have.length(2);
+      for (const line of lines) {
+        expect(line).to.match(/^__Host-sid(\.sig)?=[^;]+; path=\/; expires=[^;]+; secure; httponly$/);
+      }
     });
-    const res = await request(koa.callback()).get('/').set('X-Forwarded-Proto', 'https');
-    const lines = setCookies(res);
-    expect(lines).to.have.length(2);
-    for (const line of lines) {
-      expect(line).to.match(/^__Host-sid(\.sig)?=[^;]+; path=\/; expires=[^;]+; secure; httponly$/);
-    }
-  });
+  }
 });
