@@ -153,7 +153,9 @@ export function sessionTtl(
   session: Session,
 ): number | undefined {
   let ttl: unknown = typeof ttlOption === 'function' ? ttlOption(session) : ttlOption;
-  if (ttl === null || ttl === undefined) {
+  // koa-generic-session tests `if (!ttl)`: 0, false, '' and NaN mean "from the cookie" there, and
+  // apps that wrote `ttl: 0` for that keep their sessions here too
+  if (!ttl) {
     const cookie = session.cookie;
     if (cookie.expires !== undefined && cookie.expires !== null) {
       ttl = Math.ceil(new Date(cookie.expires).getTime() - Date.now());

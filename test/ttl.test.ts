@@ -42,8 +42,14 @@ describe('ttl', () => {
     expect(store.calls[0]!.ttl).to.equal(undefined);
   });
 
-  it('removes the session instead of writing it when the ttl is 0 or below', async () => {
-    expect((await savedTtl({ ttl: 0 })).ops()).to.deep.equal(['destroy']);
+  it('takes a ttl of 0 (or a function returning 0, false or NaN) to mean "from the cookie", as koa-generic-session does', async () => {
+    for (const ttl of [0, () => 0, () => false as never, () => NaN]) {
+      const store = await savedTtl({ ttl, cookie: { maxAge: 4321 } });
+      expect(store.calls).to.deep.equal([{ op: 'set', key: store.calls[0]!.key, ttl: 4321 }]);
+    }
+  });
+
+  it('removes the session instead of writing it when the ttl is below 0', async () => {
     expect((await savedTtl({ ttl: () => -5 })).ops()).to.deep.equal(['destroy']);
     const expired = await savedTtl({}, (s) => {
       (s.cookie as Record<string, unknown>).expires = new Date(Date.now() - 1000);
