@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import session, { SessionStoreUnavailableError, type StoreStatus } from '../lib/index.js';
-import { app, agent } from './support/app.js';
+import { app, agent, setCookies } from './support/app.js';
 import { EmitterStore } from './support/emitter-store.js';
 import { runTs } from './support/child.js';
+import { until } from './support/wait.js';
 import Koa from 'koa';
 
 function counterApp(store: EmitterStore, options: Parameters<typeof session>[0] = {}) {
@@ -18,7 +19,15 @@ function counterApp(store: EmitterStore, options: Parameters<typeof session>[0] 
     ctx.body = { n: s!.n, degraded: ctx.sessionDegraded === true };
   });
   koa.on('error', (err) => errors.push(err));
-  return { koa, errors };
+  // the session middleware runs synchronously until its first await: in the pending window,
+  // that is the watcher's wait, so a request counted here is parked there (or went to the store)
+  let reached = 0;
+  koa.middleware.unshift((ctx, next) => {
+    const rest = next();
+    reached++;
+    return rest;
+  });
+  return { koa, errors, reached: () => reached };
 }
 
 describe('store watcher (reconnectTimeout)', () => {
@@ -40,15 +49,17 @@ describe('store watcher (reconnectTimeout)', () => {
 
   it('a request in the pending window waits for connect, then uses the store', async () => {
     const store = new EmitterStore();
-    const { koa } = counterApp(store, { reconnectTimeout: 5000 });
+    const { koa, reached } = counterApp(store, { reconnectTimeout: 5000 });
     const a = agent(koa);
     await a.get('/');
     store.disconnect();
     const getsBefore = store.ops().filter((op) => op === 'get').length;
-    const pending = a.get('/').then((r) => r);
-    // the request reached the middleware and waits: the store saw no new get yet
-    await new Promise((r) => setImmediate(r));
+    let answered = false;
+    const pending = a.get('/').then((r) => ((answered = true), r));
+    await until(() => reached() === 2, 'the request to reach the session middleware');
+    // it reached the middleware and waits: no new get, no answer
     expect(store.ops().filter((op) => op === 'get').length).to.equal(getsBefore);
+    expect(answered).to.equal(false);
     const connectedAt = Date.now();
     store.reconnect();
     const res = await pending;
@@ -81,27 +92,61 @@ describe('store watcher (reconnectTimeout)', () => {
 
   it('releases every waiter at once on connect', async () => {
     const store = new EmitterStore();
-    const { koa } = counterApp(store, { reconnectTimeout: 5000 });
+    const { koa, reached } = counterApp(store, { reconnectTimeout: 5000 });
+    const login = await request(koa.callback()).get('/').expect(200);
+    const cookie = setCookies(login).map((c) => c.split(';')[0]).join('; ');
     store.disconnect();
-    const waiting = Array.from({ length: 50 }, () => request(koa.callback()).get('/'));
-    await new Promise((r) => setImmediate(r));
+    store.calls.length = 0;
+    let answered = 0;
+    const waiting = Array.from({ length: 50 }, () =>
+      request(koa.callback())
+        .get('/')
+        .set('Cookie', cookie)
+        .then((r) => (answered++, r)),
+    );
+    await until(() => reached() === 51, 'all 50 requests to reach the session middleware');
+    // all 50 wait in the middleware: none has loaded its session, none was answered
+    expect(store.ops()).to.deep.equal([]);
+    expect(answered).to.equal(0);
+    // one connect releases them all
     store.reconnect();
+    await until(() => answered === 50, 'all 50 answered after one connect', 20_000);
     const statuses = (await Promise.all(waiting)).map((r) => r.status);
     expect(statuses).to.deep.equal(Array(50).fill(200));
+    expect(store.ops().filter((op) => op === 'get')).to.have.length(50);
   });
 
   it('repeated disconnects do not restart the window', async () => {
     const store = new EmitterStore();
     const mw = session({ store, reconnectTimeout: 150 });
-    const first = Date.now();
-    store.disconnect();
-    setTimeout(() => store.disconnect(), 100);
     const transitions: StoreStatus[] = [];
     mw.on('status', (s) => transitions.push(s));
+    const realSet = globalThis.setTimeout;
+    const windows: number[] = [];
+    globalThis.setTimeout = ((fn: () => void, ms: number) => {
+      windows.push(ms);
+      return realSet(fn, ms);
+    }) as typeof setTimeout;
+    try {
+      store.disconnect();
+      store.disconnect();
+    } finally {
+      globalThis.setTimeout = realSet;
+    }
+    await new Promise((r) => setImmediate(r));
+    globalThis.setTimeout = ((fn: () => void, ms: number) => {
+      windows.push(ms);
+      return realSet(fn, ms);
+    }) as typeof setTimeout;
+    try {
+      store.disconnect();
+    } finally {
+      globalThis.setTimeout = realSet;
+    }
+    // one window, timed from the first disconnect: a restarted window would start a second timer
+    expect(windows).to.deep.equal([150]);
     await new Promise<void>((resolve) => mw.on('status', (s) => s === 'unavailable' && resolve()));
-    // a restarted window would end 250 ms after the first disconnect
-    expect(Date.now() - first).to.be.below(240);
-    expect(transitions).to.deep.equal(['unavailable']);
+    expect(transitions).to.deep.equal(['pending', 'unavailable']);
     store.reconnect();
   });
 
