@@ -22,11 +22,22 @@ const N = 50;
 
 interface Measurement {
   sent: number;
+  /** Changes the app reads back through the middleware. */
   kept: number;
+  /** Changes missing from what the store itself holds, counted apart from `kept`. */
   lost: number;
 }
 
-async function measure(options: { store: SessionStore; handlerDelayMs: number; concurrent: boolean; merge?: boolean }): Promise<Measurement> {
+/** What the store holds under `key`, read around the middleware (for Redis: straight from the server). */
+type Peek = (key: string) => Promise<Record<string, unknown> | null>;
+
+const peekStore = (store: MemoryStore | RecordingStore): Peek => async (key) => {
+  if (store instanceof MemoryStore) return store.get(key) as Record<string, unknown> | null;
+  const text = store.data.get(key);
+  return text === undefined ? null : (JSON.parse(text) as Record<string, unknown>);
+};
+
+async function measure(options: { store: SessionStore; peek: Peek; handlerDelayMs: number; concurrent: boolean; merge?: boolean }): Promise<Measurement> {
   const koa = new Koa();
   koa.keys = ['test key one'];
   koa.silent = true;
@@ -61,9 +72,18 @@ async function measure(options: { store: SessionStore; handlerDelayMs: number; c
     }
     const final = (await (await fetch(`${base}/`, { headers: { cookie } })).json()) as { user: string | null; fields: number };
     expect(errors).to.deep.equal([]);
-    // fields that survived kept their values, and the untouched field is never lost
     expect(final.user).to.equal('ann');
-    return { sent: N, kept: final.fields, lost: N - final.fields };
+    // counted again from the store's own content: each change is there with its value, or lost
+    const sid = /koa\.sid=([^;]+)/.exec(cookie)![1]!;
+    const stored = (await options.peek(`koa:sess:${sid}`))!;
+    expect(stored.user, 'the untouched field').to.equal('ann');
+    let lost = 0;
+    for (let i = 0; i < N; i++) {
+      if (!(`field${i}` in stored)) lost++;
+      else expect(stored[`field${i}`], `field${i}`).to.equal(i);
+    }
+    expect(Object.keys(stored).filter((k) => k.startsWith('field')).length, 'fields the store holds').to.equal(N - lost);
+    return { sent: N, kept: final.fields, lost };
   } finally {
     await server.close();
   }
@@ -78,15 +98,19 @@ describe('concurrent requests on one session', () => {
   after(stopAllRedis);
 
   it('sequential requests lose no change (whole-session saves)', async () => {
-    const m = await measure({ store: new MemoryStore(), handlerDelayMs: 5, concurrent: false, merge: false });
+    const store = new MemoryStore();
+    const m = await measure({ store, peek: peekStore(store), handlerDelayMs: 5, concurrent: false, merge: false });
     report('sequential, merge: false, 0-5 ms handler', m);
     expect(m.lost).to.equal(0);
+    expect(m.kept).to.equal(N);
   });
 
   it('MemoryStore with merge (the default): overlapping changes to different keys are all kept', async () => {
-    const m = await measure({ store: new MemoryStore(), handlerDelayMs: 5, concurrent: true });
+    const store = new MemoryStore();
+    const m = await measure({ store, peek: peekStore(store), handlerDelayMs: 5, concurrent: true });
     report('concurrent, MemoryStore, merge, 0-5 ms handler', m);
     expect(m.lost).to.equal(0);
+    expect(m.kept).to.equal(N);
   });
 
   for (const [label, store, delay, merge] of [
@@ -95,8 +119,10 @@ describe('concurrent requests on one session', () => {
     ['concurrent, a store without merge(), 0-5 ms handler', () => new RecordingStore(), 5, true],
   ] as const) {
     it(`${label}: last write wins; the lost changes are measured and reported`, async () => {
-      const m = await measure({ store: store(), handlerDelayMs: delay, concurrent: true, merge });
+      const s = store();
+      const m = await measure({ store: s, peek: peekStore(s), handlerDelayMs: delay, concurrent: true, merge });
       report(label, m);
+      // what the app reads back is what the store holds
       expect(m.kept + m.lost).to.equal(N);
       // at least the last save survives whole: a session is never left empty or torn
       expect(m.kept).to.be.within(1, N);
@@ -108,9 +134,14 @@ describe('concurrent requests on one session', () => {
     const store = new RedisStore({ url: redis.url });
     try {
       await once(store, 'connect');
-      const m = await measure({ store, handlerDelayMs: 5, concurrent: true });
+      const peek: Peek = async (key) => {
+        const text = (await redis.command('GET', key)) as string | null;
+        return text === null ? null : (JSON.parse(text) as Record<string, unknown>);
+      };
+      const m = await measure({ store, peek, handlerDelayMs: 5, concurrent: true });
       const merges = typeof (store as { merge?: unknown }).merge === 'function';
       report(`concurrent, RedisStore${merges ? ' (merge)' : ' (no merge(): whole-session saves)'}, 0-5 ms handler`, m);
+      // what the app reads back is what Redis holds
       expect(m.kept + m.lost).to.equal(N);
       if (merges) expect(m.lost).to.equal(0);
       else expect(m.kept).to.be.within(1, N);
