@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { app, agent, cookieValue } from './support/app.js';
 import { RedisSentinel, freePort, stopAllRedis, waitFor } from './support/redis.js';
 import { RedisStore } from '../lib/store/redis.js';
+import type { SessionMiddleware } from '../lib/index.js';
 
 describe('RedisStore with Sentinel (real redis-server processes)', function () {
   let store: RedisStore | undefined;
@@ -26,21 +27,37 @@ describe('RedisStore with Sentinel (real redis-server processes)', function () {
       if (ctx.path.startsWith('/login/')) ctx.session!.user = ctx.path.slice(7);
       ctx.body = { user: ctx.session!.user ?? null };
     });
+    // the session middleware runs synchronously until it waits: note the watcher's status then
+    const sessions = koa.middleware[0] as SessionMiddleware;
+    let watchArrivals: ((status: string) => void) | undefined;
+    koa.middleware.unshift((_ctx, next) => {
+      const rest = next();
+      watchArrivals?.(sessions.status);
+      return rest;
+    });
     const ann = agent(koa);
     await ann.get('/login/ann').expect(200);
     // acknowledged by the replica before the master dies (WAIT counts this connection's writes)
     expect(await (store.client as Redis).wait(1, 5000)).to.equal(1);
 
+    let arrived!: (status: string) => void;
+    const arrival = new Promise<string>((resolve) => (arrived = resolve));
+    watchArrivals = arrived;
+    const order: string[] = [];
     const down = once(store, 'disconnect');
-    const up = once(store, 'connect');
+    const up = once(store, 'connect').then(() => order.push('connect'));
     const failover = set.failover();
     await down;
-    // a request during the failover waits for the watcher and is served by the new master
-    const during = ann.get('/');
+    // a request sent during the failover waits in the middleware, and is served by the new master once it is known
+    const during = ann.get('/').then((res) => (order.push('answered'), res));
+    expect(await arrival).to.equal('pending');
     const newMaster = await failover;
     await up;
     expect(newMaster).to.equal(set.replica);
-    expect((await during).body).to.deep.equal({ user: 'ann' });
+    const answer = await during;
+    expect(answer.status).to.equal(200);
+    expect(answer.body).to.deep.equal({ user: 'ann' });
+    expect(order).to.deep.equal(['connect', 'answered']);
     expect((await ann.get('/').expect(200)).body).to.deep.equal({ user: 'ann' });
 
     const bob = await agent(koa).get('/login/bob').expect(200);
