@@ -7,10 +7,9 @@ import session, { type Session, type SessionPatch } from '../lib/index.js';
 import { applyPatch, diffJson, encodePatch, sessionChange } from '../lib/session.js';
 import { RedisStore, RedisStoreTimeoutError, type RedisStoreInvalidValue, type RedisStoreOptions } from '../lib/store/redis.js';
 import { RedisServer, stopAllRedis, waitFor } from './support/redis.js';
-import { concurrencyApp, parallelChanges } from './support/merge-scenarios.js';
+import { concurrencyApp, cookieOf, parallelChanges } from './support/merge-scenarios.js';
+import { Gate } from './support/gate.js';
 
-const cookieOf = (res: { headers: Record<string, unknown> }) =>
-  ([] as string[]).concat((res.headers['set-cookie'] as string[] | undefined) ?? []).map((c) => c.split(';')[0]).join('; ');
 
 /** A small seeded PRNG (mulberry32), so a failing random case can be replayed. */
 function random(seed: number): () => number {
@@ -69,31 +68,39 @@ describe('RedisStore merge: concurrent requests on one session keep every change
   describe('through the middleware', () => {
     for (const n of [2, 10, 50]) {
       it(`${n} parallel requests on one session, each setting its own key: all kept`, async () => {
-        const result = await parallelChanges(concurrencyApp({ store }), n);
+        const result = await parallelChanges({ store }, n);
         console.log(`      RedisStore, merge, ${n} parallel changes: ${result.kept} kept, ${result.lost} lost`);
         expect(result.lost).to.equal(0);
       });
     }
 
     it('a deleted key stays deleted while another request sets a different key', async () => {
-      const handler = concurrencyApp({ store }).callback();
+      const gate = new Gate();
+      const handler = concurrencyApp({ store }, gate).callback();
       const cookie = cookieOf(await request(handler).get('/login'));
       await request(handler).get('/set?k=x').set('Cookie', cookie);
-      await Promise.all([
-        request(handler).get('/del?k=x').set('Cookie', cookie),
-        request(handler).get('/set?k=y').set('Cookie', cookie),
+      const both = Promise.all([
+        request(handler).get('/del?k=x&hold=both').set('Cookie', cookie).then((r) => r),
+        request(handler).get('/set?k=y&hold=both').set('Cookie', cookie).then((r) => r),
       ]);
+      await gate.reached('both', 2);
+      gate.open('both');
+      await both;
       const final = (await request(handler).get('/').set('Cookie', cookie)).body as Record<string, unknown>;
       expect(final).to.not.have.property('x');
       expect(final).to.include({ y: true, user: 'ann' });
     });
 
     it('a session destroyed while a request was in flight is not resurrected by its late merge', async () => {
-      const handler = concurrencyApp({ store }, 40).callback();
+      const gate = new Gate();
+      const handler = concurrencyApp({ store }, gate).callback();
       const cookie = cookieOf(await request(handler).get('/login'));
       expect(await redis.command('DBSIZE')).to.equal(1);
-      const late = request(handler).get('/set?k=late').set('Cookie', cookie).then((r) => r);
+      const late = request(handler).get('/set?k=late&hold=late').set('Cookie', cookie).then((r) => r);
+      await gate.reached('late');
       await request(handler).get('/logout').set('Cookie', cookie).expect(200);
+      expect(await redis.command('DBSIZE')).to.equal(0);
+      gate.open('late');
       const res = await late;
       expect(res.status).to.equal(200);
       expect(await redis.command('DBSIZE')).to.equal(0);
@@ -102,30 +109,33 @@ describe('RedisStore merge: concurrent requests on one session keep every change
     });
 
     it('a session that expired while a request was in flight is not resurrected', async () => {
-      const handler = concurrencyApp({ store, cookie: { maxAge: 150 } }, 300).callback();
+      const gate = new Gate();
+      const handler = concurrencyApp({ store }, gate).callback();
       const login = await request(handler).get('/login');
       const key = `koa:sess:${/koa\.sid=([^;]+)/.exec(cookieOf(login))![1]}`;
-      const res = await request(handler).get('/set?k=late').set('Cookie', cookieOf(login));
+      const late = request(handler).get('/set?k=late&hold=late').set('Cookie', cookieOf(login)).then((r) => r);
+      await gate.reached('late');
+      // Redis expires the session while the request holds it
+      expect(await redis.command('PEXPIRE', key, 1)).to.equal(1);
+      await waitFor('the session to expire', async () => ((await redis.command('EXISTS', key)) === 0 ? true : undefined));
+      gate.open('late');
+      const res = await late;
       expect(res.body.user).to.equal('ann');
       expect(await redis.command('EXISTS', key)).to.equal(0);
       expect(await redis.command('DBSIZE')).to.equal(0);
     });
 
     it('two requests changing the same key: the last one to finish wins', async () => {
-      const app = concurrencyApp({ store });
-      app.middleware.splice(1, 0, async (ctx, next) => {
-        if (ctx.path !== '/name') return next();
-        const s = ctx.session!;
-        await new Promise((r) => setTimeout(r, Number(ctx.query.wait)));
-        s.name = ctx.query.v;
-        ctx.body = 'ok';
-      });
-      const handler = app.callback();
+      const gate = new Gate();
+      const handler = concurrencyApp({ store }, gate).callback();
       const cookie = cookieOf(await request(handler).get('/login'));
-      await Promise.all([
-        request(handler).get('/name?v=first&wait=5').set('Cookie', cookie),
-        request(handler).get('/name?v=second&wait=40').set('Cookie', cookie),
-      ]);
+      const first = request(handler).get('/name?v=first&hold=first').set('Cookie', cookie).then((r) => r);
+      const second = request(handler).get('/name?v=second&hold=second').set('Cookie', cookie).then((r) => r);
+      await Promise.all([gate.reached('first'), gate.reached('second')]);
+      gate.open('first');
+      expect((await first).status).to.equal(200);
+      gate.open('second');
+      expect((await second).status).to.equal(200);
       expect((await request(handler).get('/').set('Cookie', cookie)).body.name).to.equal('second');
     });
 
@@ -562,7 +572,7 @@ describe('RedisStore merge: concurrent requests on one session keep every change
     /** Calls of the session commands during one request, after a login; `time` run by the scripts is left out. */
     async function commandsOf(storeOptions: RedisStoreOptions, options: Parameters<typeof session>[0], path: string) {
       const s = Object.keys(storeOptions).length === 0 ? store : await open(storeOptions);
-      const handler = concurrencyApp({ store: s, ...options }, 0).callback();
+      const handler = concurrencyApp({ store: s, ...options }).callback();
       const cookie = cookieOf(await request(handler).get('/login'));
       await request(handler).get('/set?k=warm').set('Cookie', cookie); // loads the scripts
       await redis.resetStats();
