@@ -122,23 +122,25 @@ function ownerSuite(make: () => Promise<Deployment>, teardown: () => Promise<voi
   });
 
   it('expired sessions drop out of the list at once, and out of the index once past their score (plus the grace)', async () => {
-    const { app, mw } = ownersApp({ store, cookie: { maxAge: 200 } });
-    const { app: longApp } = ownersApp({ store });
-    const expire = async (devices: Array<{ sid: string }>) => {
+    const { app: longApp, mw } = ownersApp({ store });
+    const waitGone = async (devices: Array<{ sid: string }>) => {
       for (const { sid } of devices) {
         const key = `koa:sess:${sid}`;
         await waitFor('the session to expire', async () => ((await on(d, key, 'EXISTS', key)) === 0 ? true : undefined));
       }
     };
     // the list checks each session: gone as soon as Redis expired it, whatever the index holds
-    const first = await Promise.all([login(app, 'ann'), login(app, 'ann')]);
+    const first = await Promise.all([login(longApp, 'ann'), login(longApp, 'ann')]);
     expect(await mw.listSessions('ann')).to.have.length(2);
-    await expire(first);
+    for (const { sid } of first) expect(await on(d, `koa:sess:${sid}`, 'PEXPIRE', `koa:sess:${sid}`, 1)).to.equal(1);
+    await waitGone(first);
     expect(await mw.listSessions('ann')).to.deep.equal([]);
     expect(await zcard('ann')).to.equal(0);
-    // a write for the owner prunes the entries past their score + grace
-    const second = await Promise.all([login(app, 'ann'), login(app, 'ann')]);
-    await expire(second);
+    // a write for the owner prunes the entries past their score + grace: two sessions whose own
+    // lifetime (500 ms) is their index score; nothing is checked before they expire
+    const { app: shortApp } = ownersApp({ store, cookie: { maxAge: 500 } });
+    const second = await Promise.all([login(shortApp, 'ann'), login(shortApp, 'ann')]);
+    await waitGone(second);
     const node = await d.nodeFor('koa:owner:{ann}');
     const scores = (await node.command('ZRANGE', 'koa:owner:{ann}', 0, -1, 'WITHSCORES')) as string[];
     expect(scores).to.have.length(4);
