@@ -552,6 +552,7 @@ describe('RedisStore merge: concurrent requests on one session keep every change
       const slow = await open({ commandTimeout: 300 });
       const key = 'koa:sess:frozen';
       await slow.set(key, base as Session, 60_000);
+      await redis.resetStats();
       redis.pause();
       let failure: unknown;
       try {
@@ -564,6 +565,11 @@ describe('RedisStore merge: concurrent requests on one session keep every change
       }
       expect(failure).to.be.instanceOf(RedisStoreTimeoutError);
       await once(slow, 'connect');
+      // only once Redis has run the late script does "not applied" mean anything
+      await waitFor('the timed-out merge to run on the resumed server', async () => {
+        const stats = await redis.commandStats();
+        return (stats.evalsha ?? 0) + (stats.eval ?? 0) >= 1 ? true : undefined;
+      });
       expect(JSON.parse((await raw(key))!)).to.not.have.property('late');
     });
   });

@@ -184,11 +184,24 @@ describe('RedisStore outages (real redis-server)', function () {
   });
 
   describe('a server that stops answering (SIGSTOP, then SIGCONT)', () => {
+    /**
+     * Resolves once the server has run the write that timed out (a script, or
+     * a plain SET without the guard; the only write since `resetStats()`):
+     * only then does "it did not land" mean anything. The guardWrites: false
+     * control shows the same wait sees a late write land.
+     */
+    const lateWriteRan = () =>
+      waitFor('the timed-out write to run on the resumed server', async () => {
+        const stats = await redis.commandStats();
+        return (stats.evalsha ?? 0) + (stats.eval ?? 0) + (stats.set ?? 0) >= 1 ? true : undefined;
+      });
+
     it('times the command out, reports disconnect, fails waiting requests, and the timed-out write never lands', async () => {
       store = new RedisStore({ url: redis.url, commandTimeout: 300 });
       const events = recordEvents(store);
       await once(store, 'connect');
       await store.set('k', { cookie: {}, v: 'old' }, 60_000);
+      await redis.resetStats();
       const errors: unknown[] = [];
       const koa = app({ store, reconnectTimeout: 500 }, (ctx: Context) => {
         ctx.body = 'ok';
@@ -206,6 +219,7 @@ describe('RedisStore outages (real redis-server)', function () {
       const connected = once(store, 'connect');
       redis.resume(); // the server now reads the buffered SET: the guard refuses it
       await connected;
+      await lateWriteRan();
       expect(((await store.get('k')) as Session).v).to.equal('old');
       expect(events).to.deep.equal(['connect', 'disconnect', 'connect']);
     });
@@ -214,6 +228,7 @@ describe('RedisStore outages (real redis-server)', function () {
       store = new RedisStore({ url: redis.url, commandTimeout: 300, guardWrites: false });
       await once(store, 'connect');
       await store.set('k', { cookie: {}, v: 'old' }, 60_000);
+      await redis.resetStats();
       redis.pause();
       expect(await rejection(store.set('k', { cookie: {}, v: 'late' }, 60_000))).to.be.an.instanceOf(
         RedisStoreTimeoutError,
@@ -221,9 +236,8 @@ describe('RedisStore outages (real redis-server)', function () {
       const connected = once(store, 'connect');
       redis.resume();
       await connected;
-      await waitFor('the late SET', async () =>
-        ((await store!.get('k')) as Session).v === 'late' ? true : undefined,
-      );
+      await lateWriteRan();
+      expect(((await store.get('k')) as Session).v).to.equal('late');
     });
   });
 });
