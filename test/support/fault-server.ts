@@ -8,6 +8,7 @@
  * reports memory, peaks and process-level failures; /__peek?sid= reads the
  * underlying store directly (memory-backed stores).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
@@ -57,7 +58,10 @@ const gc = (globalThis as { gc?: () => void }).gc ?? (runInNewContext('gc') as (
 
 /* ---- peaks, sampled every 50 ms ---- */
 
-const peak = { rss: 0, heapUsed: 0, storeSize: 0 };
+const peak = { rss: 0, heapUsed: 0, storeSize: 0, loopDelayMs: 0 };
+// how late timers (the MemoryStore sweep among them) ran: a busy machine keeps expired sessions longer
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 let backing: MemoryStore | undefined;
 let storeInvalid = 0;
 function sample(): void {
@@ -65,6 +69,7 @@ function sample(): void {
   peak.rss = Math.max(peak.rss, m.rss);
   peak.heapUsed = Math.max(peak.heapUsed, m.heapUsed);
   if (backing) peak.storeSize = Math.max(peak.storeSize, backing.size);
+  peak.loopDelayMs = Math.max(peak.loopDelayMs, loopDelay.max / 1e6);
 }
 setInterval(sample, 50).unref();
 
@@ -172,7 +177,10 @@ app.use(async (ctx, next) => {
     sample();
     const m = process.memoryUsage();
     ctx.body = { ...failures, storeInvalid, rss: m.rss, heapUsed: m.heapUsed, peak, storeSize: backing?.size ?? null, status: middleware.status, statuses };
-    if (ctx.query.resetPeaks === '1') Object.assign(peak, { rss: 0, heapUsed: 0, storeSize: 0 });
+    if (ctx.query.resetPeaks === '1') {
+      Object.assign(peak, { rss: 0, heapUsed: 0, storeSize: 0, loopDelayMs: 0 });
+      loopDelay.reset();
+    }
     return;
   }
   if (ctx.path === '/__peek') {

@@ -17,7 +17,8 @@ export interface ServerStats {
   warnings: number;
   rss: number;
   heapUsed: number;
-  peak: { rss: number; heapUsed: number; storeSize: number };
+  /** Highest values sampled since the last reset; `loopDelayMs`: the longest event loop delay (how late timers ran). */
+  peak: { rss: number; heapUsed: number; storeSize: number; loopDelayMs: number };
   storeSize: number | null;
   status: string;
   statuses: string[];
