@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import type { Context } from 'koa';
 import { app, agent, cookieValue } from './support/app.js';
-import { RedisCluster, stopAllRedis, type RedisServer } from './support/redis.js';
+import { RedisCluster, stopAllRedis, waitFor, type RedisServer } from './support/redis.js';
 import { RedisStore, RedisStoreTimeoutError } from '../lib/store/redis.js';
 import type { Session } from '../lib/index.js';
 
@@ -12,19 +12,17 @@ const USERS = 40;
 describe('RedisStore on a Redis Cluster (3 masters, real redis-server processes)', function () {
   let cluster: RedisCluster;
   let store: RedisStore;
-  let events: string[];
-  let errors: unknown[];
+  let events: string[] = [];
+  let errors: unknown[] = [];
   let agents: Array<ReturnType<typeof agent>>;
   let keys: string[];
 
   before(async () => {
     cluster = await RedisCluster.start({ masters: 3, persistence: true });
     store = new RedisStore({ cluster: cluster.startupNodes });
-    events = [];
     store.on('connect', () => events.push('connect'));
     store.on('disconnect', () => events.push('disconnect'));
     await once(store, 'connect');
-    errors = [];
     const koa = app({ store }, (ctx: Context) => {
       if (ctx.path.startsWith('/login/')) ctx.session!.user = ctx.path.slice(7);
       ctx.body = { user: ctx.session!.user ?? null };
@@ -39,6 +37,15 @@ describe('RedisStore on a Redis Cluster (3 masters, real redis-server processes)
       keys.push('koa:sess:' + cookieValue(res, 'koa.sid'));
     }
   });
+  // each test sees only the events and errors of its own time, and starts with every node up and serving
+  beforeEach(async () => {
+    events = [];
+    errors = [];
+    await cluster.waitHealthy();
+    await waitFor('every session served', async () => (JSON.stringify(await readAll()) === JSON.stringify(expected()) ? true : undefined));
+    events = [];
+    errors = [];
+  });
   after(async () => {
     await store?.quit();
     await stopAllRedis();
@@ -51,6 +58,13 @@ describe('RedisStore on a Redis Cluster (3 masters, real redis-server processes)
       return res.status === 200 ? (res.body as { user: string }).user : res.status;
     }));
   const expected = () => keys.map((_, i) => `user${i}`);
+  /** Starts every node that a test stopped, whatever the test came to. */
+  const restartStopped = async () => {
+    for (const node of cluster.nodes) {
+      if (node.paused) node.resume();
+      if (!node.running) await node.start();
+    }
+  };
 
   it('round-trips sessions spread over the slots of all three masters', async () => {
     const owners = new Set<number>();
@@ -63,24 +77,27 @@ describe('RedisStore on a Redis Cluster (3 masters, real redis-server processes)
     const victim: RedisServer = await cluster.nodeForKey(keys[0]!);
     const onVictim: boolean[] = [];
     for (const key of keys) onVictim.push((await cluster.nodeForKey(key)) === victim);
-    errors.length = 0;
-    await victim.kill();
+    try {
+      await victim.kill();
 
-    const during = await readAll();
-    during.forEach((result, i) => expect(result).to.equal(onVictim[i] ? 500 : `user${i}`));
-    expect(errors).to.have.length(onVictim.filter(Boolean).length);
-    for (const err of errors) {
-      expect((err as { code?: string }).code).to.be.oneOf(['ERR_SESSION_STORE_CONNECTION', 'ERR_SESSION_STORE_TIMEOUT']);
+      const during = await readAll();
+      during.forEach((result, i) => expect(result).to.equal(onVictim[i] ? 500 : `user${i}`));
+      expect(errors).to.have.length(onVictim.filter(Boolean).length);
+      for (const err of errors) {
+        expect((err as { code?: string }).code).to.be.oneOf(['ERR_SESSION_STORE_CONNECTION', 'ERR_SESSION_STORE_TIMEOUT']);
+      }
+      expect(events).to.deep.equal([]);
+
+      await victim.start();
+      const restarted = Date.now();
+      let results = await readAll();
+      while (results.some((r) => r === 500)) results = await readAll();
+      console.log(`      a restarted master served its sessions again ${Date.now() - restarted}ms after answering PING`);
+      expect(results).to.deep.equal(expected());
+      expect(events).to.deep.equal([]);
+    } finally {
+      await restartStopped();
     }
-    expect(events).to.deep.equal(['connect']);
-
-    await victim.start();
-    const restarted = Date.now();
-    let results = await readAll();
-    while (results.some((r) => r === 500)) results = await readAll();
-    console.log(`      a restarted master served its sessions again ${Date.now() - restarted}ms after answering PING`);
-    expect(results).to.deep.equal(expected());
-    expect(events).to.deep.equal(['connect']);
   });
 
   it('one master frozen (SIGSTOP): its commands time out without a disconnect, and the timed-out write is refused when it resumes', async () => {
@@ -113,13 +130,17 @@ describe('RedisStore on a Redis Cluster (3 masters, real redis-server processes)
   });
 
   it('the whole cluster down: one disconnect, one connect when it is back, sessions kept', async () => {
-    const down = once(store, 'disconnect');
-    await Promise.all(cluster.nodes.map((node) => node.kill()));
-    await down;
-    const up = once(store, 'connect');
-    await Promise.all(cluster.nodes.map((node) => node.start()));
-    await up;
-    expect(events).to.deep.equal(['connect', 'disconnect', 'connect']);
-    expect(await readAll()).to.deep.equal(expected());
+    try {
+      const down = once(store, 'disconnect');
+      await Promise.all(cluster.nodes.map((node) => node.kill()));
+      await down;
+      const up = once(store, 'connect');
+      await Promise.all(cluster.nodes.map((node) => node.start()));
+      await up;
+      expect(events).to.deep.equal(['disconnect', 'connect']);
+      expect(await readAll()).to.deep.equal(expected());
+    } finally {
+      await restartStopped();
+    }
   });
 });
