@@ -243,7 +243,9 @@ describe('session (eager mode)', () => {
       session({ store: new RecordingStore() });
     } finally {
       console.warn = original;
-      process.env.NODE_ENV = previous;
+      // assigning undefined would store the string "undefined"
+      if (previous === undefined) delete process.env.NODE_ENV;
+      else process.env.NODE_ENV = previous;
     }
     expect(printed).to.deep.equal([
       "Warning: koa-generic-session's MemoryStore is not\n" +

@@ -22,6 +22,16 @@ export const deferVariant = variant === 'defer';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
+/**
+ * The runner's redis-server. Without it a client would fall back to
+ * 127.0.0.1:6379, which may be someone else's Redis: refuse to start instead.
+ */
+export function benchRedisUrl() {
+  const url = process.env.BENCH_REDIS_URL;
+  if (!url) throw new Error('BENCH_REDIS_URL must name the redis-server the benchmark runner started');
+  return url;
+}
+
 /** Imports a module of the built package (dist/esm/lib/<path>). */
 export function importLib(path) {
   const lib = resolve(process.env.BENCH_LIB ?? resolve(root, 'dist/esm/lib'));

@@ -1,7 +1,7 @@
 // koa-session@7: the whole session in the cookie, or (BENCH_STORE=redis) an
 // external store on ioredis written the way its README shows. It has no defer mode.
 import { createRequire } from 'node:module';
-import { newApp, rolling, routes, serve } from './common.mjs';
+import { benchRedisUrl, newApp, rolling, routes, serve } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const { default: createSession } = await import('koa-session');
@@ -10,7 +10,7 @@ let redis;
 let store;
 if (process.env.BENCH_STORE === 'redis') {
   const Redis = require('ioredis');
-  redis = new Redis(process.env.BENCH_REDIS_URL);
+  redis = new Redis(benchRedisUrl());
   store = {
     async get(key) {
       const value = await redis.get(key);

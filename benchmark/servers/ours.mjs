@@ -3,7 +3,7 @@
 //   BENCH_DEFER  '1' for defer mode (eager and defer are two contenders, whatever the workload)
 //   BENCH_MERGE  '0' for merge: false (whole-session saves: the reference of merge's cost)
 //   BENCH_TTL, BENCH_SWEEP  memory check: store ttl and MemoryStore sweep interval, in ms
-import { importLib, newApp, rolling, routes, serve } from './common.mjs';
+import { benchRedisUrl, importLib, newApp, rolling, routes, serve } from './common.mjs';
 
 const { default: session, MemoryStore } = await importLib('index.js');
 const defer = process.env.BENCH_DEFER === '1';
@@ -12,7 +12,7 @@ const ttl = process.env.BENCH_TTL ? Number(process.env.BENCH_TTL) : undefined;
 let store;
 if (process.env.BENCH_STORE === 'redis') {
   const { RedisStore } = await importLib('store/redis.js');
-  store = new RedisStore({ url: process.env.BENCH_REDIS_URL });
+  store = new RedisStore({ url: benchRedisUrl() });
 } else {
   store = new MemoryStore(process.env.BENCH_SWEEP ? { sweepInterval: Number(process.env.BENCH_SWEEP) } : {});
 }

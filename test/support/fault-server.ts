@@ -123,6 +123,8 @@ async function makeStore(): Promise<SessionStore> {
     const { RedisStore } = (await import('../../lib/store/redis.js')) as {
       RedisStore: new (options: Record<string, unknown>) => SessionStore;
     };
+    // a url without a real port would send ioredis to 127.0.0.1:6379, which tests never touch
+    if (!Number.isInteger(config.redisPort)) throw new Error('fault server: store "redis" needs the redisPort of the test\'s redis-server');
     const redis = new RedisStore({ url: `redis://127.0.0.1:${String(config.redisPort)}`, ...config.redisOptions });
     (redis as unknown as NodeJS.EventEmitter).on('invalid', () => storeInvalid++);
     return redis;
