@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
-export const libDir = () => resolve(process.env.BENCH_LIB ?? resolve(root, 'dist/esm/lib'));
+export const libDir = () => resolve(process.env.BENCH_LIB ?? resolve(root, 'dist/cjs/lib'));
 
 /**
  * `server`: file under benchmark/servers/; `env`: its settings; `redis`: needs

@@ -49,7 +49,7 @@ function where(url) {
     const rest = url.slice(nm + 14).split('/');
     return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
   }
-  if (url.includes('/dist/esm/')) return 'this package';
+  if (url.includes('/dist/')) return 'this package';
   if (url.includes('/benchmark/')) return 'benchmark server';
   return url;
 }

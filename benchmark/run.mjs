@@ -9,7 +9,7 @@
 //   --workloads a,b         new, read, change, contended, untouched, rolling (default: all)
 //   --duration s --rounds n --warmup s --pool n
 //   --out dir               where latest.json, latest.md and chart.svg go (default benchmark/results)
-//   --patched dir[,dir]     also run this package's contenders from other builds (dist/esm/lib): A/B in one run
+//   --patched dir[,dir]     also run this package's contenders from other builds (their dist/cjs/lib): A/B in one run
 //   --no-memory             skip the memory check (benchmark/memory.mjs)
 //   --memory-requests n     requests per workload in the memory check (default 200,000; 20,000 with --quick)
 import { execFileSync } from 'node:child_process';

@@ -58,7 +58,7 @@ describe('benchmark (npm run bench -- --quick)', function () {
   let stdout: string;
 
   before(async function () {
-    if (!existsSync(join(root, 'dist/esm/lib/index.js'))) {
+    if (!existsSync(join(root, 'dist/cjs/lib/index.js'))) {
       throw new Error('the benchmark runs against dist/: run `npm run build` first (npm test does)');
     }
     out = mkdtempSync(join(tmpdir(), 'kgs-bench-test-'));

@@ -127,7 +127,7 @@ function setCookieHeaders(res: { headers: Record<string, unknown> }): string[] {
 describe('demo (example/)', function () {
   before(async function () {
     // example/ imports the package by its own name, which resolves to dist/
-    if (!existsSync(root + 'dist/esm/lib/index.js')) {
+    if (!existsSync(root + 'dist/cjs/lib/cjs.js')) {
       throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
     }
     ({ createApp } = await import('../example/app.mjs'));

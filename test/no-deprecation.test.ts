@@ -50,7 +50,7 @@ describe('no deprecation printed in koa v1, v2 and v3 apps (built package, own p
   before(() => {
     let built: number;
     try {
-      built = Math.min(statSync(join(root, 'dist/esm/compat/index.js')).mtimeMs, statSync(join(root, 'dist/cjs/lib/cjs.js')).mtimeMs);
+      built = Math.min(statSync(join(root, 'dist/cjs/compat/cjs.js')).mtimeMs, statSync(join(root, 'dist/cjs/lib/cjs.js')).mtimeMs);
     } catch {
       throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
     }

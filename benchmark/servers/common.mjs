@@ -5,7 +5,7 @@
 //   BENCH_VARIANT   'plain' | 'rolling' | 'defer'   ('defer': the untouched route,
 //                   in defer mode where the contender has one)
 //   BENCH_REDIS_URL the runner's redis-server (Redis contenders only)
-//   BENCH_LIB       the built package (default dist/esm/lib)
+//   BENCH_LIB       the built package (default dist/cjs/lib)
 //   BENCH_TTL       store ttl in ms (memory check only)
 import Koa from 'koa';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -32,9 +32,9 @@ export function benchRedisUrl() {
   return url;
 }
 
-/** Imports a module of the built package (dist/esm/lib/<path>). */
+/** Imports a module of the built package (dist/cjs/lib/<path>). */
 export function importLib(path) {
-  const lib = resolve(process.env.BENCH_LIB ?? resolve(root, 'dist/esm/lib'));
+  const lib = resolve(process.env.BENCH_LIB ?? resolve(root, 'dist/cjs/lib'));
   return import(pathToFileURL(resolve(lib, path)).href);
 }
 

@@ -5,7 +5,7 @@
 //   BENCH_TTL, BENCH_SWEEP  memory check: store ttl and MemoryStore sweep interval, in ms
 import { benchRedisUrl, importLib, newApp, rolling, routes, serve } from './common.mjs';
 
-const { default: session, MemoryStore } = await importLib('index.js');
+const { session, MemoryStore } = await importLib('index.js');
 const defer = process.env.BENCH_DEFER === '1';
 const ttl = process.env.BENCH_TTL ? Number(process.env.BENCH_TTL) : undefined;
 
