@@ -125,11 +125,15 @@ export interface SessionStore {
   removeListener?(event: 'connect' | 'disconnect', listener: () => void): unknown;
 }
 
-/** Where the session id travels between requests; called with the context as `this`. */
-export interface SessionIdStore {
-  get(this: SessionContext): string | null | undefined;
-  set(this: SessionContext, sid: string, session: Session): void;
-  reset(this: SessionContext): void;
+/**
+ * Where the session id travels between requests; called with the context as
+ * `this`. `Ctx` lets an app type `this` as its own context (say `Koa.Context`
+ * with its additions), as @types/koa-generic-session allowed.
+ */
+export interface SessionIdStore<Ctx = SessionContext> {
+  get(this: Ctx): string | null | undefined;
+  set(this: Ctx, sid: string, session: Session): void;
+  reset(this: Ctx): void;
 }
 
 /** A Koa context as this package sees it (koa v1 `this`, or koa v2/v3 `ctx`). */
@@ -141,6 +145,11 @@ export type SessionErrorType = 'get' | 'set' | 'destroy';
 /** The store watcher's states. */
 export type StoreStatus = 'available' | 'pending' | 'unavailable';
 
+/**
+ * The callbacks are declared as methods so an app may narrow their parameters,
+ * as @types/koa-generic-session let it: `errorHandler(err: Error, type:
+ * string, ctx: Koa.Context)` compiles, and so does `valid(ctx: MyContext, …)`.
+ */
 export interface SessionOptions {
   /** Cookie name. Default `'koa.sid'`. */
   key?: string;
@@ -160,13 +169,13 @@ export interface SessionOptions {
   /** Store new sessions even when untouched. Default `false`. */
   allowEmpty?: boolean;
   /** Session id generator, called with the context as `this` and 24. Default: 24 random characters in uid2's URL-safe alphabet (144 bits). */
-  genSid?: (this: SessionContext, length: number) => string | PromiseLike<string>;
+  genSid?(this: SessionContext, length: number): string | PromiseLike<string>;
   /** Store error handler. Default: rethrow with name `'koa-generic-session <type> error'`. */
-  errorHandler?: (err: unknown, type: SessionErrorType, ctx: SessionContext) => void;
+  errorHandler?(err: unknown, type: SessionErrorType, ctx: SessionContext): void;
   /** Return false to discard a loaded session and start a new one. */
-  valid?: (ctx: SessionContext, session: Session) => boolean;
+  valid?(ctx: SessionContext, session: Session): boolean;
   /** Called just before a session is written. */
-  beforeSave?: (ctx: SessionContext, session: Session) => void;
+  beforeSave?(ctx: SessionContext, session: Session): void;
   /** Where the session id travels. Default: the `key` cookie. */
   sessionIdStore?: SessionIdStore;
   /** Cookie options. Default `{ path: '/', httpOnly: true, overwrite: true, signed: true, maxAge: 86400000 }`. */

@@ -70,3 +70,23 @@ session({ store });
 const err = new SessionStoreUnavailableError(10);
 const code: 'ERR_SESSION_STORE_UNAVAILABLE' = err.code;
 void code;
+
+// The callbacks are methods (so apps may narrow their parameters, as
+// @types/koa-generic-session allowed), but an unannotated callback still gets
+// the precise types
+session({
+  errorHandler(err, type, ctx) {
+    // @ts-expect-error err is unknown until the app narrows it
+    void err.message;
+    const t: 'get' | 'set' | 'destroy' = type;
+    // @ts-expect-error type is the union, not any string
+    const u: 'get' = type;
+    void t;
+    void u;
+    void ctx.path;
+  },
+  valid: (ctx, s) => ctx.path !== '/' && s.cookie.httpOnly !== false,
+  genSid(length) {
+    return this.path + length;
+  },
+});
