@@ -19,6 +19,7 @@ describe('npm tarball (npm pack --dry-run)', function () {
     main: string;
     types: string;
     exports: Record<string, unknown>;
+    typesVersions: Record<string, Record<string, string[]>>;
   };
 
   before(function () {
@@ -39,8 +40,11 @@ describe('npm tarball (npm pack --dry-run)', function () {
     expect(files).to.include.members(['LICENSE', 'README.md', 'package.json']);
   });
 
-  it('ships every file that exports, main and types point to', () => {
-    const targets = [...exportTargets(pkg.exports), pkg.main, pkg.types].map((p) => p.replace(/^\.\//, ''));
+  it('ships every file that exports, typesVersions, main and types point to', () => {
+    expect(Object.keys(pkg.exports)).to.include.members(['.', './redis', './compat']);
+    const targets = [...exportTargets(pkg.exports), ...exportTargets(pkg.typesVersions), pkg.main, pkg.types].map((p) =>
+      p.replace(/^\.\//, ''),
+    );
     expect(targets.length).to.be.greaterThan(10);
     const missing = targets.filter((t) => !files.includes(t));
     expect(missing, 'entry points missing from the tarball').to.deep.equal([]);
