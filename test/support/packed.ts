@@ -30,7 +30,7 @@ export function packed(): Promise<Packed> {
 async function pack(): Promise<Packed> {
   const dir = mkdtempSync(join(tmpdir(), 'kgs-packed-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root });
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root });
   const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
   const tarball = join(dir, filename);
   const consumer = join(dir, 'consumer');
