@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { SessionContext } from './types.js';
-import { SessionKeysMissingError } from './errors.js';
+import { checkKeys } from './keys.js';
 
 /** keygrip's default (HMAC-SHA1, base64url) is 27 characters long. */
 const SHA1_SIGNATURE_LENGTH = 27;
@@ -89,7 +89,7 @@ export class SessionCookieReader {
     if (!this.#signed) return value;
 
     const keys: unknown = ctx.app.keys;
-    if (!hasKeys(keys)) throw new SessionKeysMissingError();
+    checkKeys(keys);
     const key = Array.isArray(keys) ? (keys[0] as unknown) : undefined;
     const sigMatch = this.#sigPattern.exec(header);
     const sig = sigMatch === null ? '' : unquote(sigMatch[1] as string);
@@ -140,14 +140,9 @@ export class SessionCookieReader {
   }
 }
 
-/** Throws the setup error when signed cookies are written without app.keys. */
+/** Throws the setup error when signed cookies are written without usable app.keys. */
 export function assertKeys(ctx: SessionContext): void {
-  if (!hasKeys(ctx.app.keys)) throw new SessionKeysMissingError();
-}
-
-/** `app.keys = []` is missing keys too: keygrip would throw a bare "Keys must be provided." */
-function hasKeys(keys: unknown): boolean {
-  return Boolean(keys) && !(Array.isArray(keys) && keys.length === 0);
+  checkKeys(ctx.app.keys);
 }
 
 /* ---- writing: what cookies@0.9 `set()` writes, without its per-call objects ---- */
