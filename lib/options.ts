@@ -19,6 +19,7 @@ export interface ResolvedOptions {
   sessionIdStore: SessionIdStore | undefined;
   cookie: SessionCookie;
   reconnectTimeout: number;
+  storeTimeout: number;
   degraded: boolean;
   merge: boolean;
   owner: NonNullable<SessionOptions['owner']> | undefined;
@@ -103,6 +104,7 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   sessionIdStore: idStore,
   cookie: (v) => (isPlainObject(v) ? undefined : 'an object of cookie options'),
   reconnectTimeout: positiveMs,
+  storeTimeout: positiveMs,
   degraded: boolean,
   merge: boolean,
   owner: fn,
@@ -268,6 +270,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     sessionIdStore: options.sessionIdStore,
     cookie,
     reconnectTimeout: options.reconnectTimeout ?? 10_000,
+    storeTimeout: options.storeTimeout ?? 10_000,
     degraded: options.degraded ?? false,
     merge: options.merge ?? true,
     owner: options.owner,

@@ -183,6 +183,15 @@ export interface SessionOptions {
   /** How long requests wait for a disconnected store, in ms. Default 10000. */
   reconnectTimeout?: number;
   /**
+   * The longest one store call (get, set, merge, destroy, touch, and the owner
+   * index calls) may take, in ms. Past it the request fails with
+   * `SessionStoreTimeoutError` (503) and the call's late result is ignored; a
+   * store that cannot cancel may still apply a late write (see the docs on
+   * outages). Default 10000, far above what a healthy store takes (RedisStore
+   * gives up on its own after its `commandTimeout`, 2000 by default).
+   */
+  storeTimeout?: number;
+  /**
    * Opt-in owner index: a function of the session returning its owner (for
    * example the user id) or undefined. Sessions that have one are recorded
    * under it in the store, so `listSessions(owner)` and

@@ -3,6 +3,7 @@ import co from 'co';
 /** co's types only admit generator functions; it runs generator objects and thunks too. */
 const run = co as unknown as <T>(task: unknown) => Promise<T>;
 import type { OwnedSession, OwnerChange, SessionPatch, SessionStore, StoreResult } from '../types.js';
+import { SessionStoreTimeoutError, type StoreMethod } from '../errors.js';
 
 /**
  * A value or a promise of it. Store answers that are already plain values stay
@@ -68,23 +69,28 @@ const SHUTDOWN_METHODS = ['quit', 'close', 'disconnect'] as const;
 
 /**
  * One async API over any store shape. Keys it receives are already prefixed.
- * Kept internal: the public contract is `SessionStore`.
+ * Every call that does not answer at once is bounded by `timeout` (the
+ * middleware's `storeTimeout`). Kept internal: the public contract is `SessionStore`.
  */
 export class StoreAdapter {
   readonly client: SessionStore;
   readonly canTouch: boolean;
   readonly canMerge: boolean;
   readonly canIndexOwners: boolean;
+  /** Called after an asynchronous call succeeded: the store serves (again). */
+  onAnswer: (() => void) | undefined = undefined;
+  readonly #timeout: number;
 
-  constructor(client: SessionStore) {
+  constructor(client: SessionStore, timeout = 10_000) {
     this.client = client;
+    this.#timeout = timeout;
     this.canTouch = typeof client.touch === 'function';
     this.canMerge = typeof client.merge === 'function';
     this.canIndexOwners = typeof client.listOwned === 'function' && typeof client.destroyOwned === 'function';
   }
 
   get(key: string): MaybePromise<unknown> {
-    return call(() => this.client.get(key));
+    return this.#bounded('get', call(() => this.client.get(key)));
   }
 
   set(
@@ -93,31 +99,44 @@ export class StoreAdapter {
     ttl: number | undefined,
     owner?: OwnerChange,
   ): MaybePromise<unknown> {
-    return call(() => (owner ? this.client.set(key, session, ttl, owner) : this.client.set(key, session, ttl)));
+    return this.#bounded(
+      'set',
+      call(() => (owner ? this.client.set(key, session, ttl, owner) : this.client.set(key, session, ttl))),
+    );
   }
 
   destroy(key: string, owner?: OwnerChange): MaybePromise<unknown> {
-    return call(() => (owner ? this.client.destroy(key, owner) : this.client.destroy(key)));
+    return this.#bounded('destroy', call(() => (owner ? this.client.destroy(key, owner) : this.client.destroy(key))));
   }
 
   touch(key: string, ttl: number | undefined, owner?: OwnerChange): MaybePromise<unknown> {
     const touch = this.client.touch as NonNullable<SessionStore['touch']>;
-    return call(() => (owner ? touch.call(this.client, key, ttl, owner) : touch.call(this.client, key, ttl)));
+    return this.#bounded(
+      'touch',
+      call(() => (owner ? touch.call(this.client, key, ttl, owner) : touch.call(this.client, key, ttl))),
+    );
   }
 
   listOwned(owner: string): MaybePromise<OwnedSession[]> {
-    return call(() => (this.client.listOwned as NonNullable<SessionStore['listOwned']>).call(this.client, owner));
+    return this.#bounded(
+      'listOwned',
+      call(() => (this.client.listOwned as NonNullable<SessionStore['listOwned']>).call(this.client, owner)),
+    );
   }
 
   destroyOwned(owner: string, exceptKey: string | undefined): MaybePromise<number> {
-    return call(() =>
-      (this.client.destroyOwned as NonNullable<SessionStore['destroyOwned']>).call(this.client, owner, exceptKey),
+    return this.#bounded(
+      'destroyOwned',
+      call(() => (this.client.destroyOwned as NonNullable<SessionStore['destroyOwned']>).call(this.client, owner, exceptKey)),
     );
   }
 
   merge(key: string, patch: SessionPatch, ttl: number | undefined, owner?: OwnerChange): MaybePromise<unknown> {
     const merge = this.client.merge as NonNullable<SessionStore['merge']>;
-    return call(() => (owner ? merge.call(this.client, key, patch, ttl, owner) : merge.call(this.client, key, patch, ttl)));
+    return this.#bounded(
+      'merge',
+      call(() => (owner ? merge.call(this.client, key, patch, ttl, owner) : merge.call(this.client, key, patch, ttl))),
+    );
   }
 
   /** Closes the store with the first of quit/close/disconnect it has; resolves when done. */
@@ -138,6 +157,32 @@ export class StoreAdapter {
    */
   listen(event: 'connect' | 'disconnect', listener: () => void): () => void {
     return subscribe(this.client, event, listener);
+  }
+
+  /**
+   * Fails a pending call with `SessionStoreTimeoutError` after `timeout`.
+   * The store's own call cannot be cancelled: its late result (or error) is
+   * ignored. Plain values pass through untouched, without a timer.
+   */
+  #bounded<T>(method: StoreMethod, result: MaybePromise<T>): MaybePromise<T> {
+    if (!(result instanceof Promise)) return result;
+    const timeout = this.#timeout;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new SessionStoreTimeoutError(method, timeout)), timeout);
+      // a request waiting on the store holds its socket open; the timer alone must not hold the process
+      timer.unref();
+      result.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+          this.onAnswer?.();
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 }
 
