@@ -37,8 +37,11 @@ export default session;
 export { MemoryStore, type MemoryStoreOptions } from '../lib/store/memory.js';
 export {
   SessionError,
+  SessionStoreOutageError,
   SessionStoreUnavailableError,
+  SessionStoreTimeoutError,
   SessionKeysMissingError,
+  SessionKeysInvalidError,
 } from '../lib/errors.js';
 export type {
   Session,

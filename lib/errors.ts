@@ -13,16 +13,54 @@ export class SessionError extends Error {
 }
 
 /**
+ * The store cannot serve right now; the same request may succeed later. Koa
+ * (and http-errors style handlers) answer 503 from `status`, and, because
+ * `expose` is false, with the generic body "Service Unavailable": the message
+ * names the store's internals (a command, an address) and stays in the logs.
+ * koa-generic-session 2.3.1 answered these 500.
+ */
+export class SessionStoreOutageError extends SessionError {
+  // plain writable fields: Koa assigns `err.status` itself while answering
+  status = 503;
+  statusCode = 503;
+  expose = false;
+}
+
+/**
  * The store disconnected and did not come back within `reconnectTimeout`.
  * The message is koa-generic-session's own, which apps match on: it stays exact.
  */
-export class SessionStoreUnavailableError extends SessionError {
+export class SessionStoreUnavailableError extends SessionStoreOutageError {
   override readonly code = 'ERR_SESSION_STORE_UNAVAILABLE';
   /** How long this request waited for the store, in ms (0 when the window had already closed). */
   readonly waitedMs: number;
   constructor(waitedMs: number, options?: { cause?: unknown }) {
     super('session store is unavailable', options);
     this.waitedMs = waitedMs;
+  }
+}
+
+/** The store calls `storeTimeout` bounds, as `SessionStoreTimeoutError.method` names them. */
+export type StoreMethod = 'get' | 'set' | 'merge' | 'destroy' | 'touch' | 'listOwned' | 'destroyOwned';
+
+/**
+ * A store call did not settle within the session middleware's `storeTimeout`.
+ * The request stopped waiting for it and its late result is ignored; the
+ * store may still complete the call later (see the docs on outages).
+ */
+export class SessionStoreTimeoutError extends SessionStoreOutageError {
+  override readonly code = 'ERR_SESSION_STORE_CALL_TIMEOUT';
+  /** The store method that did not answer. */
+  readonly method: StoreMethod;
+  /** The `storeTimeout` in force, in ms. */
+  readonly timeoutMs: number;
+  constructor(method: StoreMethod, timeoutMs: number) {
+    super(
+      `session store did not answer ${method}() within ${timeoutMs}ms: the request stopped waiting for it. ` +
+        'Raise the storeTimeout option of session() if the store is often this slow',
+    );
+    this.method = method;
+    this.timeoutMs = timeoutMs;
   }
 }
 
@@ -33,6 +71,20 @@ export class SessionKeysMissingError extends SessionError {
     super(
       'signed session cookies need app.keys: set app.keys = [\'a long random secret\'] ' +
         'before the first request, or pass cookie: { signed: false } to session() (not recommended)',
+    );
+  }
+}
+
+/**
+ * `app.keys` is set but cannot sign: not an array (or Keygrip), or an entry
+ * that is empty or not a string. The message says which, never the keys.
+ */
+export class SessionKeysInvalidError extends SessionError {
+  override readonly code = 'ERR_SESSION_KEYS_INVALID';
+  constructor(problem: string) {
+    super(
+      `${problem}: signed session cookies need app.keys = ['a long random secret', ...], ` +
+        'an array of non-empty strings (or a Keygrip instance), set before the first request',
     );
   }
 }

@@ -30,8 +30,12 @@ export {
 export { shutdown, closeOnSignal, type ShutdownOptions } from './shutdown.js';
 export {
   SessionError,
+  SessionStoreOutageError,
   SessionStoreUnavailableError,
+  SessionStoreTimeoutError,
   SessionKeysMissingError,
+  SessionKeysInvalidError,
+  type StoreMethod,
 } from './errors.js';
 export type { SessionMiddleware, Next } from './middleware.js';
 export type {

@@ -14,6 +14,8 @@ import { resolveOptions, type ResolvedOptions } from './options.js';
 import { compatMaxAge, cookieSetOptions, isPlainObject, sessionChange, sessionTtl, toSession, withCookie } from './session.js';
 import { uid } from './sid.js';
 import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
+import { checkKeys } from './keys.js';
+import { OutageLog } from './outage.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
 import { PrefixedStore } from './store/prefixed.js';
 import { StoreWatcher } from './store/watcher.js';
@@ -134,6 +136,7 @@ class SessionCore {
   readonly #emptyJson: string;
   readonly #genSid: NonNullable<SessionOptions['genSid']>;
   readonly #errorHandler: NonNullable<SessionOptions['errorHandler']>;
+  readonly #outage = new OutageLog();
   #inflight = 0;
   #drained: Array<() => void> = [];
   #closing: Promise<void> | undefined;
@@ -144,7 +147,8 @@ class SessionCore {
     if (process.env.NODE_ENV === 'production' && client instanceof MemoryStore) {
       console.warn(MEMORY_STORE_WARNING);
     }
-    this.adapter = new StoreAdapter(client);
+    this.adapter = new StoreAdapter(client, options.storeTimeout);
+    this.adapter.onAnswer = () => this.#outage.recovered();
     if (options.owner !== undefined && !this.adapter.canIndexOwners) {
       throw new TypeError(
         'session() option "owner" needs a store that indexes sessions by owner (listOwned and destroyOwned methods): ' +
@@ -153,9 +157,10 @@ class SessionCore {
     }
     this.sessionStore = new PrefixedStore(this.adapter, options);
     this.watcher = new StoreWatcher(this.adapter, options.reconnectTimeout);
-    this.watcher.on('status', (status: StoreStatus, previous: StoreStatus) =>
-      this.events.emit('status', status, previous),
-    );
+    this.watcher.on('status', (status: StoreStatus, previous: StoreStatus) => {
+      if (status === 'available') this.#outage.recovered();
+      this.events.emit('status', status, previous);
+    });
     this.#reader = new SessionCookieReader(options.key, options.cookie.signed !== false);
     this.#emptyJson = JSON.stringify(this.newSession());
     this.#genSid = options.genSid ?? defaultGenSid;
@@ -187,7 +192,14 @@ class SessionCore {
     const state = new RequestState(ctx, this);
     ctx[STATE] = state;
     const defer = this.options.defer;
-    if (!defer) await this.load(state);
+    if (!defer) {
+      try {
+        await this.load(state);
+      } catch (err) {
+        if (OutageLog.isOutage(err)) this.#outage.failed(ctx.app, err);
+        throw err;
+      }
+    }
 
     let firstError: unknown;
     let failed = false;
@@ -202,13 +214,18 @@ class SessionCore {
       else await this.commit(state);
     } catch (err) {
       debug('saving the session failed: %s', (err as Error)?.message);
-      if (failed) ctx.app.emit('error', err, ctx);
-      else {
+      if (failed) {
+        if (OutageLog.isOutage(err)) this.#outage.failed(ctx.app, err);
+        ctx.app.emit('error', err, ctx);
+      } else {
         firstError = err;
         failed = true;
       }
     }
-    if (failed) throw firstError;
+    if (failed) {
+      if (OutageLog.isOutage(firstError)) this.#outage.failed(ctx.app, firstError);
+      throw firstError;
+    }
   }
 
   async load(state: RequestState): Promise<void> {
@@ -376,6 +393,8 @@ class SessionCore {
     const stored = this.stored(session);
     this.#inflight++;
     try {
+      // before anything reaches the store: a cookie that cannot be signed would leave the write an orphan
+      this.#assertCanSign(ctx, session);
       if (this.watcher.status !== 'available') await this.watcher.wait();
       const ttl = sessionTtl(this.options.ttl, stored);
       const key = this.options.prefix + sid;
@@ -418,6 +437,7 @@ class SessionCore {
     const sid = ctx.sessionId as string;
     this.#inflight++;
     try {
+      this.#assertCanSign(ctx, session);
       if (this.watcher.status !== 'available') await this.watcher.wait();
       const stored = this.stored(session);
       const ttl = sessionTtl(this.options.ttl, stored);
@@ -527,6 +547,8 @@ class SessionCore {
       return;
     }
     if (ctx.headerSent) return;
+    // cookies signs the cleared cookie whenever app.keys is set: unusable keys get our error, not a TypeError
+    checkKeys(ctx.app.keys, false);
     const { path, domain } = this.options.cookie;
     ctx.cookies.set(this.options.key, null, { expires: new Date(0), path, domain });
   }
@@ -540,6 +562,14 @@ class SessionCore {
       );
     }
     return sid;
+  }
+
+  /** Throws the keys error `writeSid` would throw for this session's cookie, before the store is written. */
+  #assertCanSign(ctx: SessionContext, session: Session): void {
+    if (this.options.sessionIdStore !== undefined || ctx.headerSent) return;
+    const signed = isPlainObject(session.cookie) ? session.cookie.signed : this.options.cookie.signed;
+    // signed: false never signs; without a `signed` option cookies signs only when app.keys is set
+    if (signed !== false) checkKeys(ctx.app.keys, signed !== undefined && signed !== null);
   }
 
   /* ---- shutdown ---- */

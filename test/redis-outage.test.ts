@@ -79,7 +79,7 @@ describe('RedisStore outages (real redis-server)', function () {
 
         // waits in the watcher's window (reconnectTimeout), then fails with its error, not ioredis's
         expect(statuses).to.deep.equal(['pending']);
-        await a.get('/').expect(500);
+        await a.get('/').expect(503, "Service Unavailable");
         expect(statuses).to.deep.equal(['pending', 'unavailable']);
         expect(errors).to.have.length(1);
         const waited = errors[0] as SessionStoreUnavailableError;
@@ -88,7 +88,7 @@ describe('RedisStore outages (real redis-server)', function () {
         expect(waited.message).to.equal('session store is unavailable');
         expect(waited.waitedMs).to.be.above(0);
         // once the window is over, requests fail at once
-        await a.get('/').expect(500);
+        await a.get('/').expect(503, "Service Unavailable");
         expect((errors[1] as SessionStoreUnavailableError).waitedMs).to.equal(0);
 
         // many reconnect attempts, each a close + reconnecting: still one disconnect
@@ -143,7 +143,7 @@ describe('RedisStore outages (real redis-server)', function () {
       await redis.kill();
       await down;
       release();
-      expect(await slow).to.equal(500);
+      expect(await slow).to.equal(503);
       expect(errors[0]).to.be.an.instanceOf(SessionStoreUnavailableError);
 
       const connected = once(store, 'connect');
@@ -213,7 +213,7 @@ describe('RedisStore outages (real redis-server)', function () {
       expect(err).to.be.an.instanceOf(RedisStoreTimeoutError);
       expect(err).to.include({ code: 'ERR_SESSION_STORE_TIMEOUT', command: 'SET', timeoutMs: 300 });
       expect(events).to.deep.equal(['connect', 'disconnect']);
-      await agent(koa).get('/').expect(500);
+      await agent(koa).get('/').expect(503);
       expect(errors[0]).to.be.an.instanceOf(SessionStoreUnavailableError);
 
       const connected = once(store, 'connect');

@@ -75,7 +75,7 @@ describe('store watcher (reconnectTimeout)', () => {
     const started = Date.now();
     const res = await request(koa.callback()).get('/');
     const waited = Date.now() - started;
-    expect(res.status).to.equal(500);
+    expect(res.status).to.equal(503);
     const err = errors[0] as SessionStoreUnavailableError;
     expect(err).to.be.instanceOf(SessionStoreUnavailableError);
     expect(err.message).to.equal('session store is unavailable');
@@ -84,7 +84,7 @@ describe('store watcher (reconnectTimeout)', () => {
     console.log(`      longest wait in a timed-out window: ${waited} ms (reconnectTimeout 80 ms)`);
 
     const mwStatus = await request(koa.callback()).get('/');
-    expect(mwStatus.status).to.equal(500);
+    expect(mwStatus.status).to.equal(503);
     expect((errors[1] as SessionStoreUnavailableError).waitedMs).to.equal(0);
     store.reconnect();
     expect((await request(koa.callback()).get('/')).status).to.equal(200);

@@ -1,11 +1,12 @@
-import { SessionError } from '../errors.js';
+import { SessionStoreOutageError } from '../errors.js';
 
 /**
  * Redis did not answer a command within `commandTimeout`, or a guarded write
  * reached Redis after its deadline and was refused there. Either way the
- * write was not applied and will not be applied later.
+ * write was not applied and will not be applied later. Answers 503 (see
+ * `SessionStoreOutageError`).
  */
-export class RedisStoreTimeoutError extends SessionError {
+export class RedisStoreTimeoutError extends SessionStoreOutageError {
   override readonly code = 'ERR_SESSION_STORE_TIMEOUT';
   /**
    * What timed out: `'GET'`, `'SET'`, `'MERGE'`, `'DEL'` or `'PEXPIRE'` (sent
@@ -33,9 +34,9 @@ export class RedisStoreTimeoutError extends SessionError {
  * The connection to Redis was lost before the command was answered (or could
  * not be made). The command is dropped, not replayed after the reconnect, so
  * a write the request gave up on can never overwrite a newer session. `cause`
- * holds ioredis's own error.
+ * holds ioredis's own error. Answers 503 (see `SessionStoreOutageError`).
  */
-export class RedisStoreConnectionError extends SessionError {
+export class RedisStoreConnectionError extends SessionStoreOutageError {
   override readonly code = 'ERR_SESSION_STORE_CONNECTION';
   /** The Redis command that failed. */
   readonly command: string;

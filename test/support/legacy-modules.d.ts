@@ -16,6 +16,8 @@ declare module 'koa1' {
   interface Koa1Application extends EventEmitter {
     keys: string[];
     silent: boolean;
+    /** NODE_ENV by default; under 'test' koa 1 logs no errors. */
+    env: string;
     experimental?: boolean;
     context: object;
     use(fn: Koa1Middleware): this;
