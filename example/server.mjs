@@ -40,11 +40,16 @@ const stopOnSignal = closeOnSignal(server, demo.sessions, {
     }
   },
 });
-let stopping = false;
+// Under `npm start`, one Ctrl+C arrives twice: from the terminal (to the whole
+// process group) and forwarded by npm. A repeat within a second is that echo.
+let stoppingSince = 0;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
-    if (stopping) process.exit(130); // a second Ctrl+C: do not wait any longer
-    stopping = true;
-    console.log(`${signal}: stopping`);
+    if (stoppingSince === 0) {
+      stoppingSince = Date.now();
+      console.log(`${signal}: stopping`);
+    } else if (Date.now() - stoppingSince > 1000) {
+      process.exit(130); // a second Ctrl+C: do not wait any longer
+    }
   });
 }
