@@ -487,4 +487,44 @@ describe('differential: intended differences from koa-generic-session@2.3.1', ()
     expect(await statusOf('theirs')).to.equal(500);
     expect(await statusOf('ours')).to.equal(200);
   });
+
+  it('a store that disconnected and did not come back: 2.3.1 answers 500, this package 503 "Service Unavailable" (same message)', async () => {
+    const outage = async (impl: Impl) => {
+      const store = new RecordingStore();
+      const app = new Koa();
+      app.keys = ['k'];
+      app.silent = true;
+      const errors: Error[] = [];
+      app.on('error', (err: Error) => errors.push(err));
+      app.use((impl === 'ours' ? ours : theirs)({ store, reconnectTimeout: 10 }) as Koa.Middleware);
+      app.use((ctx) => {
+        ctx.session!.n = 1;
+        ctx.body = 'ok';
+      });
+      store.emit('disconnect');
+      const res = await request(app.callback()).get('/');
+      return { status: res.status, body: res.text, message: errors[0]?.message };
+    };
+    const t = await outage('theirs');
+    const o = await outage('ours');
+    expect(t).to.deep.equal({ status: 500, body: 'Internal Server Error', message: 'session store is unavailable' });
+    expect(o).to.deep.equal({ status: 503, body: 'Service Unavailable', message: 'session store is unavailable' });
+  });
+
+  it('no app.keys: 2.3.1 writes the session and then fails on the cookie (an orphan per request), this package writes nothing', async () => {
+    const run = async (impl: Impl) => {
+      const store = new RecordingStore();
+      const app = new Koa();
+      app.silent = true;
+      app.use((impl === 'ours' ? ours : theirs)({ store }) as Koa.Middleware);
+      app.use((ctx) => {
+        ctx.session!.n = 1;
+        ctx.body = 'ok';
+      });
+      const res = await request(app.callback()).get('/');
+      return { status: res.status, calls: store.ops() };
+    };
+    expect(await run('theirs')).to.deep.equal({ status: 500, calls: ['set'] });
+    expect(await run('ours')).to.deep.equal({ status: 500, calls: [] });
+  });
 });
