@@ -189,6 +189,22 @@ describe('store outages answer 503 and are logged once', () => {
     expect(koa.listeners('error')).to.have.length(1);
   });
 
+  it('close() during an outage is a shutdown: no "serves again" line', async () => {
+    const store = new EmitterStore();
+    const koa = new Koa();
+    koa.keys = KEYS;
+    const mw = session({ store, reconnectTimeout: 20 });
+    koa.use(mw);
+    koa.use(route);
+    const printed = await captureConsole(async () => {
+      store.disconnect();
+      expect((await request(koa.callback()).get('/')).status).to.equal(503);
+      await mw.close();
+    });
+    expect(printed.warnings).to.have.length(1);
+    expect(printed.warnings[0]).to.include('session store outage');
+  });
+
   it('app.silent: nothing printed at all', async () => {
     const store = new EmitterStore();
     const { koa, listener } = VERSIONS[2]!.make({ store, reconnectTimeout: 20 });

@@ -3,6 +3,8 @@
 import Koa from 'koa';
 import session, {
   MemoryStore,
+  SessionStoreOutageError,
+  SessionStoreTimeoutError,
   SessionStoreUnavailableError,
   type Session,
   type SessionStore,
@@ -59,6 +61,9 @@ const shared = { secret: 'keyboard cat', key: 'koss:test_sid' };
 session(shared);
 // @ts-expect-error ttl is ms or a function
 session({ ttl: '1d' });
+session({ storeTimeout: 5000 });
+// @ts-expect-error storeTimeout is a number of ms
+session({ storeTimeout: '5s' });
 
 const store: SessionStore = {
   get: async () => null,
@@ -90,3 +95,12 @@ session({
     return this.path + length;
   },
 });
+
+const late = new SessionStoreTimeoutError('merge', 50);
+const lateCode: 'ERR_SESSION_STORE_CALL_TIMEOUT' = late.code;
+const outage: SessionStoreOutageError = late;
+const outageStatus: number = outage.status;
+void lateCode;
+void outageStatus;
+// @ts-expect-error the method is one of the store's
+new SessionStoreTimeoutError('fetch', 50);
