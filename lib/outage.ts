@@ -14,10 +14,20 @@ interface KoaApp {
   on(event: 'error', listener: Listener): unknown;
 }
 
-/** Errors this package threw for an outage, which the app's Koa default logger then skips. */
-const quiet = new WeakSet<object>();
-/** app -> the listener that replaced Koa's default one. */
-const filters = new WeakMap<object, Function>();
+interface Registry {
+  /** Errors this package threw for an outage, which the app's Koa default logger then skips. */
+  quiet: WeakSet<object>;
+  /** app -> the listener that replaced Koa's default one. */
+  filters: WeakMap<object, Function>;
+}
+
+// Shared by every copy of this package in the process (an ESM and a CommonJS
+// one, two versions): one filter per app, which knows every copy's errors.
+const REGISTRY = Symbol.for('koa-generic-session-ts.outage');
+const { quiet, filters } = ((globalThis as { [REGISTRY]?: Registry })[REGISTRY] ??= {
+  quiet: new WeakSet(),
+  filters: new WeakMap(),
+});
 
 function isKoaApp(app: unknown): app is KoaApp {
   const a = app as Partial<KoaApp> | null;
