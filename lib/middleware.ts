@@ -396,7 +396,7 @@ class SessionCore {
     this.#inflight++;
     try {
       // before anything reaches the store: a cookie that cannot be signed would leave the write an orphan
-      this.#assertCanSign(ctx, session);
+      this.#assertCanSign(ctx, stored);
       if (this.watcher.status !== 'available') await this.watcher.wait();
       const ttl = sessionTtl(this.options.ttl, stored);
       const key = this.options.prefix + sid;
@@ -439,9 +439,9 @@ class SessionCore {
     const sid = ctx.sessionId as string;
     this.#inflight++;
     try {
-      this.#assertCanSign(ctx, session);
-      if (this.watcher.status !== 'available') await this.watcher.wait();
       const stored = this.stored(session);
+      this.#assertCanSign(ctx, stored);
+      if (this.watcher.status !== 'available') await this.watcher.wait();
       const ttl = sessionTtl(this.options.ttl, stored);
       const owner = state.owner === undefined ? undefined : { owner: state.owner, previous: state.owner };
       if (ttl !== undefined && ttl <= 0) {
@@ -566,10 +566,10 @@ class SessionCore {
     return sid;
   }
 
-  /** Throws the keys error `writeSid` would throw for this session's cookie, before the store is written. */
-  #assertCanSign(ctx: SessionContext, session: Session): void {
+  /** Throws the keys error `writeSid` would throw for this cookie (`stored()`'s), before the store is written. */
+  #assertCanSign(ctx: SessionContext, stored: Session): void {
     if (this.options.sessionIdStore !== undefined || ctx.headerSent) return;
-    const signed = isPlainObject(session.cookie) ? session.cookie.signed : this.options.cookie.signed;
+    const signed = isPlainObject(stored.cookie) ? stored.cookie.signed : this.options.cookie.signed;
     // signed: false never signs; without a `signed` option cookies signs only when app.keys is set
     if (signed !== false) checkKeys(ctx.app.keys, signed !== undefined && signed !== null);
   }
