@@ -27,8 +27,11 @@ namespace session {
   export declare const session: Factory;
   export import MemoryStore = api.MemoryStore;
   export import SessionError = api.SessionError;
+  export import SessionStoreOutageError = api.SessionStoreOutageError;
   export import SessionStoreUnavailableError = api.SessionStoreUnavailableError;
+  export import SessionStoreTimeoutError = api.SessionStoreTimeoutError;
   export import SessionKeysMissingError = api.SessionKeysMissingError;
+  export import SessionKeysInvalidError = api.SessionKeysInvalidError;
 
   export import Koa1SessionMiddleware = api.Koa1SessionMiddleware;
   export import MemoryStoreOptions = memory.MemoryStoreOptions;

@@ -12,6 +12,7 @@
 // merges into the one SessionData every entry shares. A name exported by
 // lib/index.ts belongs here too (test/package.test.ts compares them).
 import * as api from './index.js';
+import * as errors from './errors.js';
 import * as middleware from './middleware.js';
 import * as memory from './store/memory.js';
 import * as prefixed from './store/prefixed.js';
@@ -44,8 +45,12 @@ namespace session {
   export import shutdown = api.shutdown;
   export import closeOnSignal = api.closeOnSignal;
   export import SessionError = api.SessionError;
+  export import SessionStoreOutageError = api.SessionStoreOutageError;
   export import SessionStoreUnavailableError = api.SessionStoreUnavailableError;
+  export import SessionStoreTimeoutError = api.SessionStoreTimeoutError;
   export import SessionKeysMissingError = api.SessionKeysMissingError;
+  export import SessionKeysInvalidError = api.SessionKeysInvalidError;
+  export import StoreMethod = errors.StoreMethod;
 
   export import MemoryStoreOptions = memory.MemoryStoreOptions;
   export import SessionInfo = prefixed.SessionInfo;
