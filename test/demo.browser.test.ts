@@ -134,6 +134,9 @@ describe('demo (example/)', function () {
   });
 
   describe('in Chromium', function () {
+    // a real browser driving up to four windows: on a loaded 2-core machine one scenario took over
+    // 30 s; the limit is there to end a hang, not to time the demo
+    this.timeout(120_000);
     let browser: Browser;
     let running: Awaited<ReturnType<typeof startDemo>>;
     let context: BrowserContext;
