@@ -13,6 +13,7 @@ import type {
 import { resolveOptions, type ResolvedOptions } from './options.js';
 import { compatMaxAge, cookieSetOptions, isPlainObject, sessionChange, sessionTtl, toSession, withCookie } from './session.js';
 import { uid } from './sid.js';
+import { absoluteRemaining, capTtl, metaForWrite, takeMeta, withMeta, type SessionMeta } from './lifetime.js';
 import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
 import { checkKeys } from './keys.js';
 import { OutageLog } from './outage.js';
@@ -108,6 +109,8 @@ class RequestState implements VerifiedSignature {
   degraded = false;
   /** With the `owner` option: the owner the session is recorded under in the store. */
   owner: string | undefined = undefined;
+  /** The middleware's own member of the stored session, as loaded or last written (see lib/lifetime.ts). */
+  meta: SessionMeta | undefined = undefined;
   readonly ctx: SessionContext;
   readonly core: SessionCore;
   constructor(ctx: SessionContext, core: SessionCore) {
@@ -123,6 +126,7 @@ function forget(state: RequestState): void {
   state.isNew = true;
   state.originalJson = '';
   state.owner = undefined;
+  state.meta = undefined;
 }
 
 /** Everything one `session(options)` call owns; the per-request flow lives here. */
@@ -173,9 +177,17 @@ class SessionCore {
     return { cookie: { ...this.options.cookie } };
   }
 
-  /** What is stored and what sets the cookie: the session, with the configured cookie options if it has none. */
-  stored(session: Session): Session {
-    return withCookie(session, this.options.cookie);
+  /**
+   * What is stored and what sets the cookie: the session, with the configured cookie options if it has
+   * none, and the middleware's own member (`meta`) when it has one. The app's object gains neither.
+   */
+  stored(session: Session, meta?: SessionMeta): Session {
+    return withMeta(withCookie(session, this.options.cookie), meta);
+  }
+
+  /** The one clock the session lifetimes are measured with. */
+  now(): number {
+    return Date.now();
   }
 
   /* ---- per-request flow ---- */
@@ -255,10 +267,16 @@ class SessionCore {
     if (isValidSessionId(sid) && !(this.options.prefix + sid in Object.prototype)) {
       session = await this.fetch(ctx, sid);
       if (session !== null) {
+        state.meta = takeMeta(session);
         // a session stored without cookie options (another library, an old schema) is compared and
         // saved with the configured ones, which the app's object does not gain (see stored())
-        json = this.serialize(this.stored(session));
+        json = this.serialize(this.stored(session, state.meta));
         if (json === '') session = null;
+      }
+      if (session !== null && (absoluteRemaining(state.meta, this.now(), this.options.absoluteTimeout) ?? 1) <= 0) {
+        debug('session past its absolute timeout: destroying it');
+        await this.destroy(ctx, sid, this.options.owner === undefined ? undefined : this.ownerOf(session));
+        session = null;
       }
       if (session !== null && this.options.valid !== undefined && !this.options.valid(ctx, session)) {
         debug('session refused by valid()');
@@ -370,12 +388,23 @@ class SessionCore {
       );
     }
     if (state.save === true) return this.save(state, session as Session);
-    const stored = this.stored(session as Session);
+    const stored = this.stored(session as Session, state.meta);
     const json = JSON.stringify(stored);
     if (state.isNew && !this.options.allowEmpty && stored === session && json === this.#emptyJson) return;
     if (json === state.originalJson) {
-      if (!this.options.rolling) return;
-      if (this.adapter.canTouch) return this.touch(state, session as Session);
+      const options = this.options;
+      if (!options.rolling) return;
+      if (options.renewAfter !== undefined) {
+        // the renewal is a write of the session with a new `renewedAt`: GET answers only the value, so
+        // the time of the last extension has to be in it for the next request to know it for free
+        const renewedAt = state.meta?.renewedAt;
+        if (renewedAt !== undefined && this.now() - renewedAt < options.renewAfter) return;
+        return this.save(state, session as Session, json);
+      }
+      // a session stored before absoluteTimeout was on gets its start time on this extension,
+      // which is then a write: a touch cannot stamp it, and rolling would keep it alive for ever
+      const unstamped = options.absoluteTimeout !== undefined && state.meta?.createdAt === undefined;
+      if (this.adapter.canTouch && !unstamped) return this.touch(state, session as Session);
     }
     return this.save(state, session as Session, json);
   }
@@ -392,13 +421,17 @@ class SessionCore {
       if (legacyMaxAge) compatMaxAge(cookie as SessionCookie);
       this.options.beforeSave?.(ctx, session);
     }
-    const stored = this.stored(session);
+    const now = this.now();
+    const meta = metaForWrite(state.meta, now, this.options.absoluteTimeout, this.options.renewAfter);
+    if (meta !== state.meta) json = undefined;
+    const withOptions = this.stored(session);
+    const stored = withMeta(withOptions, meta);
     this.#inflight++;
     try {
       // before anything reaches the store: a cookie that cannot be signed would leave the write an orphan
       this.#assertCanSign(ctx, stored);
       if (this.watcher.status !== 'available') await this.watcher.wait();
-      const ttl = sessionTtl(this.options.ttl, stored);
+      const ttl = capTtl(sessionTtl(this.options.ttl, withOptions), absoluteRemaining(meta, now, this.options.absoluteTimeout));
       const key = this.options.prefix + sid;
       if (ttl !== undefined && ttl <= 0) {
         debug('ttl %d: removing the session instead of saving it', ttl);
@@ -425,6 +458,7 @@ class SessionCore {
       this.writeSid(ctx, sid, stored, state);
       state.isNew = false;
       state.originalJson = json;
+      state.meta = meta;
     } catch (err) {
       debug('set session error: %s', (err as Error)?.message);
       this.#errorHandler(err, 'set', ctx);
@@ -442,7 +476,8 @@ class SessionCore {
       const stored = this.stored(session);
       this.#assertCanSign(ctx, stored);
       if (this.watcher.status !== 'available') await this.watcher.wait();
-      const ttl = sessionTtl(this.options.ttl, stored);
+      const remaining = absoluteRemaining(state.meta, this.now(), this.options.absoluteTimeout);
+      const ttl = capTtl(sessionTtl(this.options.ttl, stored), remaining);
       const owner = state.owner === undefined ? undefined : { owner: state.owner, previous: state.owner };
       if (ttl !== undefined && ttl <= 0) {
         await this.adapter.destroy(this.options.prefix + sid, owner);

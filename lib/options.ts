@@ -10,6 +10,9 @@ export interface ResolvedOptions {
   store: SessionStore | undefined;
   ttl: number | ((session: Session) => number | null | undefined) | undefined;
   rolling: boolean;
+  /** `rolling: { renewAfter }`: ms; undefined for `rolling: true` (every request extends). */
+  renewAfter: number | undefined;
+  absoluteTimeout: number | undefined;
   defer: boolean;
   allowEmpty: boolean;
   genSid: NonNullable<SessionOptions['genSid']> | undefined;
@@ -58,6 +61,14 @@ const ms: Check = (v) =>
 const positiveMs: Check = (v) =>
   typeof v === 'number' && Number.isFinite(v) && v > 0 ? undefined : 'a finite number of ms above 0';
 const ttl: Check = (v) => (typeof v === 'function' ? undefined : ms(v) && 'a finite number of ms, 0 or more, or a function of the session returning ms');
+const rolling: Check = (v) => {
+  if (typeof v === 'boolean') return undefined;
+  const expected = 'a boolean, or { renewAfter: ms } (a finite number of ms above 0)';
+  if (!isPlainObject(v)) return expected;
+  const extra = Object.keys(v).filter((name) => name !== 'renewAfter');
+  if (extra.length > 0) return `${expected}; unknown key${extra.length > 1 ? 's' : ''} ${extra.map((n) => JSON.stringify(n)).join(', ')}`;
+  return positiveMs(v.renewAfter) === undefined ? undefined : `${expected}; renewAfter is ${describe(v.renewAfter)}`;
+};
 const store: Check = (v) =>
   v !== null && (typeof v === 'object' || typeof v === 'function') ? undefined : 'a store object with get, set and destroy methods';
 
@@ -94,7 +105,8 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   prefix: string,
   store,
   ttl,
-  rolling: boolean,
+  rolling,
+  absoluteTimeout: positiveMs,
   defer: boolean,
   allowEmpty: boolean,
   genSid: fn,
@@ -260,7 +272,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     prefix: options.prefix ?? 'koa:sess:',
     store: options.store,
     ttl: options.ttl,
-    rolling: options.rolling ?? false,
+    rolling: options.rolling !== undefined && options.rolling !== false,
+    renewAfter: typeof options.rolling === 'object' ? options.rolling.renewAfter : undefined,
+    absoluteTimeout: options.absoluteTimeout,
     defer: options.defer ?? false,
     allowEmpty: options.allowEmpty ?? false,
     genSid: options.genSid,

@@ -162,8 +162,23 @@ export interface SessionOptions {
    * `cookie.expires`, else `cookie.maxAge`. A ttl at or below 0 removes the session.
    */
   ttl?: number | ((session: Session) => number | null | undefined);
-  /** Reset the cookie and the store ttl on every request. Default `false`. */
-  rolling?: boolean;
+  /**
+   * Reset the cookie and the store ttl on every request (`true`), or only on
+   * requests that come `renewAfter` ms or more after the last extension
+   * (`{ renewAfter }`): the others send no store command beyond the read and
+   * set no cookie, and idle expiry is then exact to within `renewAfter`.
+   * A changed session is saved (and extended) either way. Default `false`.
+   */
+  rolling?: boolean | { renewAfter: number };
+  /**
+   * Ends a session this many ms after it was created or regenerated (a
+   * login), however active it is and whatever `rolling` does; the next
+   * request gets a new session and the old one is destroyed. The start time
+   * is stored with the session (never in the cookie), and the store ttl never
+   * runs past the end. Sessions stored before the option was on get their
+   * start time on their next write. Default: none.
+   */
+  absoluteTimeout?: number;
   /** Load the session only when `await ctx.session` asks for it. Default `false`. */
   defer?: boolean;
   /** Store new sessions even when untouched. Default `false`. */

@@ -19,7 +19,8 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   prefix: [42, true, {}, [], Symbol('x')],
   store: ['redis', 42, true, Symbol('store')],
   ttl: [-1, -Infinity, NaN, Infinity, '1000', true, {}, []],
-  rolling: ['false', 'true', 0, 1, {}],
+  rolling: ['false', 'true', 0, 1, {}, [], { renewAfter: 0 }, { renewAfter: -1 }, { renewAfter: '60000' }, { renewAfter: Infinity }, { renewAfter: 1000, touchAfter: 1000 }],
+  absoluteTimeout: [0, -1, NaN, Infinity, '3600000', true, {}],
   defer: ['false', 'true', 0, 1, {}],
   allowEmpty: ['false', 0, 1, {}],
   genSid: ['uid', 42, {}, true],
@@ -76,6 +77,9 @@ const GOOD: SessionOptions[] = [
   { reconnectTimeout: 1 },
   { storeTimeout: 1 },
   { rolling: true, defer: true, allowEmpty: true, degraded: true },
+  { rolling: false },
+  { rolling: { renewAfter: 60_000 }, absoluteTimeout: 8 * 3_600_000 },
+  { rolling: { renewAfter: 0.5 }, absoluteTimeout: 1 },
   { cookie: { maxAge: null } },
   { cookie: { maxAge: 0 } },
   { cookie: { maxage: 1000 } },
@@ -138,6 +142,8 @@ describe('option validation at setup', () => {
     expect(() => session({ defer: 'false' } as never)).to.throw(TypeError, 'option "defer" must be a boolean, got the string "false"');
     expect(() => session({ reconnectTimeout: NaN })).to.throw(TypeError, 'option "reconnectTimeout" must be a finite number of ms above 0, got number NaN');
     expect(() => session({ ttl: -5 })).to.throw(TypeError, /option "ttl" must be .*, got number -5$/);
+    expect(() => session({ rolling: { renewAfter: 0 } })).to.throw(TypeError, 'option "rolling" must be a boolean, or { renewAfter: ms } (a finite number of ms above 0); renewAfter is number 0, got object');
+    expect(() => session({ rolling: { renewAfter: 1, every: 2 } } as never)).to.throw(TypeError, /unknown key "every", got object$/);
     expect(() => session({ cookie: { path: 42 } } as never)).to.throw(TypeError, /cookie: option "path" .* got number 42$/);
     expect(() => session({ cookie: [] } as never)).to.throw(TypeError, /got an array$/);
   });
