@@ -106,7 +106,6 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   store,
   ttl,
   rolling,
-  absoluteTimeout: positiveMs,
   defer: boolean,
   allowEmpty: boolean,
   genSid: fn,
@@ -120,6 +119,7 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   degraded: boolean,
   merge: boolean,
   owner: fn,
+  absoluteTimeout: positiveMs,
 };
 
 const maxAge: Check = (v) => (v === null ? undefined : ms(v) && 'a finite number of ms, 0 or more, or null for a browser-session cookie');

@@ -20,7 +20,6 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   store: ['redis', 42, true, Symbol('store')],
   ttl: [-1, -Infinity, NaN, Infinity, '1000', true, {}, []],
   rolling: ['false', 'true', 0, 1, {}, [], { renewAfter: 0 }, { renewAfter: -1 }, { renewAfter: '60000' }, { renewAfter: Infinity }, { renewAfter: 1000, touchAfter: 1000 }],
-  absoluteTimeout: [0, -1, NaN, Infinity, '3600000', true, {}],
   defer: ['false', 'true', 0, 1, {}],
   allowEmpty: ['false', 0, 1, {}],
   genSid: ['uid', 42, {}, true],
@@ -34,6 +33,7 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   degraded: ['true', 1, {}],
   merge: ['true', 0, {}],
   owner: ['userId', 42, {}, true],
+  absoluteTimeout: [0, -1, NaN, Infinity, '3600000', true, {}],
 };
 
 const BAD_COOKIE: Record<string, unknown[]> = {
