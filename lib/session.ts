@@ -29,23 +29,85 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 const hasOwn = Object.prototype.hasOwnProperty;
 
 /**
+ * Sessions parseSession() built: fresh JSON.parse output, so plain objects at
+ * every depth, already checked. The middleware skips its walk for them, which
+ * keeps MemoryStore and RedisStore reads at the cost of a text search.
+ */
+const parsedSessions = new WeakSet<object>();
+
+/** Marks what refusal means inside the walk (a value no session can hold). */
+const REFUSED = Symbol('refused');
+
+/** `constructor: { prototype }`: what a deep merge turns into `Object.prototype` pollution. */
+function holdsPrototype(value: unknown): boolean {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && hasOwn.call(value, 'prototype');
+}
+
+/**
+ * Whether stored JSON text may hold a polluting key: JSON.parse makes
+ * `__proto__` an own key, and a `\u` escape can spell either name.
+ */
+function mayPollute(json: string): boolean {
+  return json.includes('__proto__') || json.includes('constructor') || json.includes('\\u');
+}
+
+/**
  * Keys that turn a later `Object.assign` or deep merge of the session into
  * prototype pollution. JSON.parse itself makes them harmless own properties,
- * so the slow check runs only when the text mentions them at all.
+ * so this walk runs only when the text mentions them at all.
  */
-function hasPollutingKey(value: unknown, parentKey: string): boolean {
+function hasPollutingKey(value: unknown): boolean {
   if (value === null || typeof value !== 'object') return false;
   for (const key of Object.keys(value)) {
-    if (key === '__proto__' || (key === 'prototype' && parentKey === 'constructor')) return true;
-    if (hasPollutingKey((value as Record<string, unknown>)[key], key)) return true;
+    const item = (value as Record<string, unknown>)[key];
+    if (key === '__proto__' || (key === 'constructor' && holdsPrototype(item))) return true;
+    if (hasPollutingKey(item)) return true;
   }
   return false;
 }
 
 /**
+ * `value` as the app may hold it: the same value when every object in it is
+ * plain, else a copy in which each null-prototype object (and array with a
+ * foreign prototype) is a plain one, so `hasOwnProperty` and friends work at
+ * every depth. Other objects (Date, Buffer, a store's own classes) are kept
+ * as they are and not entered. REFUSED when it holds a polluting key.
+ * Nothing is changed in place: the store may share or freeze what it returned.
+ */
+function plainValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    let copy = Object.getPrototypeOf(value) === Array.prototype ? undefined : Array.prototype.slice.call(value);
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      const plain = plainValue(item);
+      if (plain === REFUSED) return REFUSED;
+      if (plain !== item) (copy ??= value.slice())[i] = plain;
+    }
+    return copy ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  const object = value as Record<string, unknown>;
+  // own, enumerable or not (Object.prototype itself holds a `constructor` with a `prototype`)
+  if (hasOwn.call(object, '__proto__') || (hasOwn.call(object, 'constructor') && holdsPrototype(object.constructor))) {
+    return REFUSED;
+  }
+  // spread defines own properties, so the copy cannot gain a prototype either
+  let copy = proto === null ? { ...object } : undefined;
+  for (const key of Object.keys(object)) {
+    const item = object[key];
+    const plain = plainValue(item);
+    if (plain === REFUSED) return REFUSED;
+    if (plain !== item) (copy ??= { ...object })[key] = plain;
+  }
+  return copy ?? value;
+}
+
+/**
  * Parses stored JSON into a session, or returns null when it is not a plain
- * object, is not JSON, or carries a prototype-polluting key. Revives
- * `cookie.expires` as a Date.
+ * object, is not JSON, or carries a prototype-polluting key at any depth.
+ * Revives `cookie.expires` as a Date.
  */
 export function parseSession(json: string): Session | null {
   let data: unknown;
@@ -54,20 +116,42 @@ export function parseSession(json: string): Session | null {
   } catch {
     return null;
   }
-  if ((json.includes('__proto__') || json.includes('prototype')) && hasPollutingKey(data, '')) return null;
-  return toSession(data);
+  try {
+    if (mayPollute(json) && hasPollutingKey(data)) return null;
+  } catch {
+    // nested deeper than the stack: no session is
+    return null;
+  }
+  if (!isPlainObject(data)) return null;
+  const session = checkedCookie(data);
+  if (session !== null) parsedSessions.add(session);
+  return session;
 }
 
 /**
- * Validates what a store returned. Third-party stores hand back objects; only
- * their top level and cookie are checked for polluting keys (a deep walk on
- * every request would cost more than the read).
+ * Validates what a store returned: null unless it is a plain object with no
+ * prototype-polluting key at any depth (`__proto__`, or `constructor` holding
+ * `prototype`), and a usable `cookie`. Null-prototype objects, at any depth,
+ * come back as plain ones. Revives `cookie.expires` as a Date.
  */
 export function toSession(data: unknown): Session | null {
-  if (!isPlainObject(data) || hasPollutingOwnKey(data)) return null;
+  if (data !== null && typeof data === 'object' && parsedSessions.has(data)) return data as Session;
+  if (!isPlainObject(data)) return null;
+  let plain: unknown;
+  try {
+    plain = plainValue(data);
+  } catch {
+    // a getter that throws, a cycle, nesting deeper than the stack
+    return null;
+  }
+  return plain === REFUSED ? null : checkedCookie(plain as Record<string, unknown>);
+}
+
+/** The session when its `cookie` is absent or usable (`expires` revived as a Date), else null. */
+function checkedCookie(data: Record<string, unknown>): Session | null {
   const cookie = data.cookie;
   if (cookie !== undefined && cookie !== null) {
-    if (!isPlainObject(cookie) || hasPollutingOwnKey(cookie)) return null;
+    if (!isPlainObject(cookie)) return null;
     const expires = cookie.expires;
     if (typeof expires === 'string' || typeof expires === 'number') {
       const date = new Date(expires);
@@ -79,11 +163,10 @@ export function toSession(data: unknown): Session | null {
   return data as Session;
 }
 
-/** An own `__proto__`, or a `constructor` holding a `prototype`: what a later merge turns into pollution. */
-function hasPollutingOwnKey(value: Record<string, unknown>): boolean {
-  if (hasOwn.call(value, '__proto__')) return true;
-  const ctor = hasOwn.call(value, 'constructor') ? value.constructor : undefined;
-  return ctor !== null && typeof ctor === 'object' && hasOwn.call(ctor, 'prototype');
+/** Whether a stored session's `cookie.expires` has passed (a session without one never expires this way). */
+export function hasExpired(session: Session, now = Date.now()): boolean {
+  const expires: unknown = session.cookie?.expires;
+  return expires instanceof Date && expires.getTime() <= now;
 }
 
 // the values `cookies.set()` accepts (cookies 0.9 index.js); anything else would make it throw on the

@@ -35,6 +35,16 @@ class HostileStore implements SessionStore {
   }
 }
 
+/** `fields` copied onto an object without prototype. */
+function bare(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.assign(Object.create(null) as Record<string, unknown>, fields);
+}
+
+/** A null-prototype object with an own `__proto__` key, as a store's own parser may build it. */
+function withOwnProto(enumerable: boolean): object {
+  return Object.defineProperty(Object.create(null) as object, '__proto__', { value: { polluted: 'yes' }, enumerable });
+}
+
 interface Case {
   name: string;
   value: () => unknown;
@@ -56,7 +66,13 @@ const REFUSED: Case[] = [
   { name: 'an own __proto__ key inside cookie', value: () => JSON.parse('{"user":"alice","cookie":{"__proto__":{"polluted":"yes"}}}') },
   { name: 'constructor.prototype at the top', value: () => JSON.parse('{"user":"alice","cookie":{},"constructor":{"prototype":{"polluted":"yes"}}}') },
   { name: 'constructor.prototype inside cookie', value: () => JSON.parse('{"user":"alice","cookie":{"constructor":{"prototype":{"polluted":"yes"}}}}') },
+  { name: '__proto__ deep inside a field', value: () => JSON.parse('{"user":"alice","cookie":{},"profile":{"prefs":[{"__proto__":{"polluted":"yes"}}]}}') },
+  { name: 'constructor.prototype deep inside a field', value: () => JSON.parse('{"user":"alice","cookie":{},"a":{"b":{"constructor":{"prototype":{"isAdmin":true}}}}}') },
+  { name: 'constructor.prototype inside an array', value: () => JSON.parse('{"user":"alice","cookie":{},"a":[1,{"constructor":{"prototype":{"isAdmin":true}}}]}') },
+  { name: 'an own __proto__ key in a nested null-prototype object', value: () => ({ user: 'alice', cookie: {}, a: { b: withOwnProto(true) } }) },
+  { name: 'a non-enumerable own __proto__ key deep inside', value: () => ({ user: 'alice', cookie: {}, a: [withOwnProto(false)] }) },
   { name: 'Object.prototype itself', value: () => Object.prototype },
+  { name: 'Object.prototype deep inside', value: () => ({ user: 'alice', cookie: {}, a: { b: Object.prototype } }) },
   { name: 'a string as cookie', value: () => ({ user: 'alice', cookie: 'path=/' }) },
   { name: 'an array as cookie', value: () => ({ user: 'alice', cookie: [] }) },
   { name: 'an unparsable cookie.expires', value: () => ({ user: 'alice', cookie: { expires: 'someday' } }) },
@@ -86,6 +102,8 @@ const ACCEPTED: Case[] = [
   { name: 'a field named prototype', value: () => ({ user: 'alice', cookie: {}, prototype: { polluted: 'yes' } }) },
   { name: 'a field named constructor holding a string', value: () => ({ user: 'alice', cookie: {}, constructor: 'x' }) },
   { name: 'a null-prototype object', value: () => Object.assign(Object.create(null) as object, { user: 'alice', cookie: {} }) },
+  { name: 'null-prototype objects at every depth', value: () => bare({ user: 'alice', cookie: bare({ path: '/' }), a: bare({ b: [bare({ c: 1 })] }) }) },
+  { name: 'a field named constructor holding an object without prototype', value: () => ({ user: 'alice', cookie: {}, constructor: { name: 'x' } }) },
   { name: 'an expires in the JSON string form', value: () => ({ user: 'alice', cookie: { expires: new Date(Date.now() + 60_000).toJSON() } }) },
 ];
 
@@ -225,6 +243,8 @@ describe('hostile values in Redis (RedisStore)', () => {
     { name: '__proto__ deep inside a field', text: '{"user":"alice","cookie":{},"a":[{"b":{"__proto__":{"polluted":"yes"}}}]}' },
     { name: '__proto__ inside cookie', text: '{"user":"alice","cookie":{"__proto__":{"polluted":"yes"}}}' },
     { name: 'constructor.prototype deep inside a field', text: '{"user":"alice","cookie":{},"a":{"constructor":{"prototype":{"isAdmin":true}}}}' },
+    { name: 'a \\u-escaped __proto__ deep inside a field', text: '{"user":"alice","cookie":{},"a":{"b":{"\\u005f_proto__":{"polluted":"yes"}}}}' },
+    { name: 'a \\u-escaped constructor.prototype inside an array', text: '{"user":"alice","cookie":{},"a":[{"constr\\u0075ctor":{"prot\\u006ftype":{"isAdmin":true}}}]}' },
     { name: 'CRLF in cookie.path', text: '{"user":"alice","cookie":{"path":"/\\r\\nSet-Cookie: evil=1"}}' },
     { name: 'an unknown cookie.sameSite', text: '{"user":"alice","cookie":{"sameSite":"sometimes"}}' },
     { name: 'nesting 10,000 deep', text: '{"user":"alice","cookie":{},"d":' + '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000) + '}' },
@@ -248,4 +268,130 @@ describe('hostile values in Redis (RedisStore)', () => {
       expect(await redis.command('EXISTS', 'koa:sess:' + String(res.body.sid))).to.equal(1);
     });
   }
+});
+
+describe('objects without prototype from a store reach the app as plain objects', () => {
+  // what a store's own parser may build (secure-json-parse style, Object.create(null) maps)
+  const stored = () =>
+    bare({
+      user: 'alice',
+      cookie: bare({ path: '/', httpOnly: true, maxAge: 60_000 }),
+      profile: bare({ name: 'Alice', prefs: [bare({ theme: 'dark' }), [bare({ deep: true })]] }),
+      since: new Date(0),
+    });
+
+  /** Every object the app can reach from `value`, with where it sits. */
+  function objects(value: unknown, path = 'session', out: Array<[string, unknown]> = []): Array<[string, unknown]> {
+    if (value === null || typeof value !== 'object' || value instanceof Date) return out;
+    out.push([path, value]);
+    for (const [key, item] of Object.entries(value)) objects(item, `${path}.${key}`, out);
+    return out;
+  }
+
+  function checkingApp(store: SessionStore) {
+    const koa = new Koa();
+    koa.keys = ['test key one'];
+    koa.silent = true;
+    const middleware = session({ store, cookie: { signed: false } });
+    const invalid: string[] = [];
+    middleware.on('invalid', ({ reason }) => invalid.push(reason));
+    koa.use(middleware);
+    koa.use(async (ctx) => {
+      const s = ctx.session as Session;
+      const fromStore = await ctx.sessionStore.get(SID);
+      const prototypes = (root: unknown) =>
+        objects(root).map(([path, o]) => [path, Object.getPrototypeOf(o) === (Array.isArray(o) ? Array.prototype : Object.prototype)]);
+      ctx.body = {
+        sid: ctx.sessionId,
+        hasOwn: [
+          s.hasOwnProperty('user'),
+          s.cookie.hasOwnProperty('path'),
+          (s.profile as Record<string, unknown>).hasOwnProperty('name'),
+          ((s.profile as { prefs: Array<Record<string, unknown>> }).prefs[0] as Record<string, unknown>).hasOwnProperty('theme'),
+        ],
+        plain: prototypes(s),
+        sessionStoreGet: prototypes(fromStore),
+        since: s.since instanceof Date ? s.since.toISOString() : s.since,
+        text: String(s.profile),
+      };
+    });
+    return { koa, invalid };
+  }
+
+  const expected = [
+    ['session', true],
+    ['session.cookie', true],
+    ['session.profile', true],
+    ['session.profile.prefs', true],
+    ['session.profile.prefs.0', true],
+    ['session.profile.prefs.1', true],
+    ['session.profile.prefs.1.0', true],
+  ];
+
+  it('from a store that returns objects: hasOwnProperty works at every depth, a Date stays a Date', async () => {
+    const store = new HostileStore(stored);
+    const { koa, invalid } = checkingApp(store);
+    const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+    expect(res.status, res.text).to.equal(200);
+    expect(res.body).to.deep.include({ sid: SID, hasOwn: [true, true, true, true], text: '[object Object]' });
+    expect(res.body.plain).to.deep.equal(expected);
+    expect(res.body.sessionStoreGet).to.deep.equal(expected);
+    expect(res.body.since).to.equal('1970-01-01T00:00:00.000Z');
+    expect(invalid).to.deep.equal([]);
+  });
+
+  it('leaves the object the store returned as it was (the store may share or freeze it)', async () => {
+    const held = Object.freeze(stored());
+    const store = new HostileStore(() => held);
+    const { koa } = checkingApp(store);
+    const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+    expect(res.status, res.text).to.equal(200);
+    expect(res.body.plain).to.deep.equal(expected);
+    expect(Object.getPrototypeOf(held)).to.equal(null);
+    expect(Object.getPrototypeOf(held.profile)).to.equal(null);
+  });
+
+  describe('from RedisStore with a serializer that builds them', () => {
+    let redis: RedisServer;
+    let store: RedisStore;
+    const storeInvalid: string[] = [];
+    const bareParse = (text: string): unknown =>
+      JSON.parse(text, (_key, value: unknown) =>
+        value !== null && typeof value === 'object' && !Array.isArray(value) ? bare(value as Record<string, unknown>) : value,
+      );
+
+    before(async () => {
+      redis = await RedisServer.start({ label: 'hostile-bare' });
+      store = new RedisStore({ url: redis.url, serializer: { stringify: JSON.stringify, parse: bareParse } });
+      store.on('invalid', ({ reason }) => storeInvalid.push(reason));
+      await once(store, 'connect');
+    });
+    after(async () => {
+      await store.quit();
+      await redis.remove();
+    });
+    afterEach(cleanPollution);
+
+    it('hasOwnProperty works at every depth', async () => {
+      await redis.command('SET', KEY, JSON.stringify(stored()));
+      const { koa, invalid } = checkingApp(store);
+      const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+      expect(res.status, res.text).to.equal(200);
+      expect(res.body).to.deep.include({ sid: SID, hasOwn: [true, true, true, true] });
+      expect(res.body.plain).to.deep.equal(expected);
+      expect(invalid.concat(storeInvalid)).to.deep.equal([]);
+    });
+
+    it('a __proto__ deep inside is refused with the store\'s invalid event', async () => {
+      await redis.command('SET', KEY, '{"user":"alice","cookie":{},"a":{"b":[{"__proto__":{"polluted":"yes"}}]}}');
+      const before = storeInvalid.length;
+      const { koa } = appFor(store, false, true);
+      const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+      expect(res.status).to.equal(200);
+      expect(res.body.user).to.equal(null);
+      expect(res.body.sid).to.not.equal(SID);
+      expect(storeInvalid.length - before).to.equal(1);
+      expect(pollution()).to.deep.equal([]);
+    });
+  });
 });
