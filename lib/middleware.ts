@@ -11,7 +11,7 @@ import type {
   StoreStatus,
 } from './types.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
-import { compatMaxAge, cookieSetOptions, isPlainObject, sessionChange, sessionTtl, toSession, withCookie } from './session.js';
+import { compatMaxAge, cookieSetOptions, hasExpired, isPlainObject, sessionChange, sessionTtl, toSession, withCookie } from './session.js';
 import { uid } from './sid.js';
 import { absoluteRemaining, capTtl, metaForWrite, takeMeta, withMeta, type SessionMeta } from './lifetime.js';
 import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
@@ -266,6 +266,12 @@ class SessionCore {
     // (a request that never ends) or one that throws (a 500). Such keys never reach the store.
     if (isValidSessionId(sid) && !(this.options.prefix + sid in Object.prototype)) {
       session = await this.fetch(ctx, sid);
+      if (session !== null && hasExpired(session)) {
+        // a store without ttl, or one whose clock runs behind: the cookie's end is the session's end
+        debug('stored session past its cookie.expires: destroying it');
+        await this.destroy(ctx, sid, this.options.owner === undefined ? undefined : this.ownerOf(session));
+        session = null;
+      }
       if (session !== null) {
         state.meta = takeMeta(session);
         // a session stored without cookie options (another library, an old schema) is compared and

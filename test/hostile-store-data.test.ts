@@ -1,11 +1,14 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import Koa from 'koa';
+import Koa2 from 'koa2';
+import { createRequire } from 'node:module';
 import request from 'supertest';
 import session, { MemoryStore, type Session, type SessionStore } from '../lib/index.js';
 import { RedisStore } from '../lib/store/redis.js';
-import { pollution } from './support/hostile.js';
+import { pollution, sign } from './support/hostile.js';
 import { RedisServer } from './support/redis.js';
+import { RecordingStore } from './support/stores.js';
 
 const SID = 'storedsessionid0000000000';
 const KEY = 'koa:sess:' + SID;
@@ -393,5 +396,114 @@ describe('objects without prototype from a store reach the app as plain objects'
       expect(storeInvalid.length - before).to.equal(1);
       expect(pollution()).to.deep.equal([]);
     });
+  });
+});
+
+describe('a stored session past its cookie.expires (a store without ttl, a clock behind)', () => {
+  const requireCjs = createRequire(import.meta.url);
+  const theirs = requireCjs('koa-generic-session') as (options?: object) => Koa2.Middleware;
+  const past = () => new Date(Date.now() - 1000);
+  const future = () => new Date(Date.now() + 3_600_000);
+
+  /** Status, body and Set-Cookie of one request, ids and dates made comparable. */
+  async function observe(
+    impl: 'ours' | 'theirs',
+    store: RecordingStore,
+    cookie: string,
+    options: Record<string, unknown> = {},
+  ): Promise<{ status: number; body: unknown; setCookie: string[] }> {
+    const koa = new Koa2();
+    koa.keys = ['test key one'];
+    koa.silent = true;
+    let n = 0;
+    const genSid = () => 'fresh' + ++n;
+    koa.use((impl === 'ours' ? session : theirs)({ store, genSid, ...options }) as Koa2.Middleware);
+    koa.use(async (ctx) => {
+      const s = (options.defer ? await (ctx.session as unknown as Promise<Session>) : ctx.session) as Session;
+      if (ctx.path === '/inc') s.n = ((s.n as number | undefined) ?? 0) + 1;
+      ctx.body = { sid: ctx.sessionId, user: s.user ?? null, n: s.n ?? null };
+    });
+    const res = await request(koa.callback()).get(ctx0(cookie).path).set('Cookie', ctx0(cookie).cookie);
+    const setCookie = ([] as string[]).concat((res.headers['set-cookie'] as string[] | undefined) ?? []);
+    return {
+      status: res.status,
+      body: res.body,
+      setCookie: setCookie.map((line) => line.replace(/expires=(?!Thu, 01 Jan 1970)[^;]+/, 'expires=<date>').replace(/\.sig=[^;]+/, '.sig=<sig>')),
+    };
+  }
+  /** `path cookie` -> both parts. */
+  function ctx0(step: string): { path: string; cookie: string } {
+    const space = step.indexOf(' ');
+    return { path: step.slice(0, space), cookie: step.slice(space + 1) };
+  }
+  const signed = (sid: string) => `koa.sid=${sid}; koa.sid.sig=${sign('koa.sid', sid, 'test key one')}`;
+
+  function storeWith(cookie: Record<string, unknown>): RecordingStore {
+    const store = new RecordingStore();
+    store.data.set(KEY, JSON.stringify({ user: 'alice', n: 1, cookie: { httpOnly: true, path: '/', overwrite: true, signed: true, ...cookie } }));
+    return store;
+  }
+
+  for (const [form, expires] of [['a Date', past], ['a string (a JSON round trip)', () => past().toJSON()]] as const) {
+    for (const path of ['/', '/inc']) {
+      it(`expires as ${form}, ${path}: a fresh session, the old key destroyed, answered as an unknown id is`, async () => {
+        const store = new RecordingStore();
+        const stored = { user: 'alice', n: 1, cookie: { httpOnly: true, path: '/', overwrite: true, signed: true, expires: expires() } };
+        // a store that hands out objects, as it holds them (no JSON)
+        store.get = async (key: string) => (key === KEY && store.data.has(KEY) ? (structuredClone(stored) as unknown as Session) : null);
+        store.data.set(KEY, '{}');
+        const ours = await observe('ours', store, `${path} ${signed(SID)}`);
+        expect(ours.body).to.deep.equal({ sid: 'fresh1', user: null, n: path === '/inc' ? 1 : null });
+        expect(store.calls.filter((c) => c.key === KEY).map((c) => c.op)).to.deep.equal(['destroy']);
+        expect(store.data.has(KEY)).to.equal(false);
+        // koa-generic-session 2.3.1 with a cookie that names no session: same status, body and cookies
+        const unknown = await observe('theirs', new RecordingStore(), `${path} ${signed('nobody')}`);
+        expect(ours).to.deep.equal(unknown);
+      });
+    }
+  }
+
+  it('in defer mode too', async () => {
+    const store = storeWith({ expires: past() });
+    const ours = await observe('ours', store, `/inc ${signed(SID)}`, { defer: true });
+    expect(ours.body).to.deep.equal({ sid: 'fresh1', user: null, n: 1 });
+    expect(store.data.has(KEY)).to.equal(false);
+  });
+
+  const served: Array<[string, Record<string, unknown>]> = [
+    ['expires in the future, as a Date string', { expires: future().toJSON() }],
+    ['maxAge null and no expires (a browser-session cookie)', { maxAge: null }],
+    ['a maxAge and no expires', { maxAge: 60_000 }],
+  ];
+  for (const [title, cookie] of served) {
+    for (const path of ['/', '/inc']) {
+      it(`${title}, ${path}: served, and answered as koa-generic-session 2.3.1 answers`, async () => {
+        const ourStore = storeWith(cookie);
+        const theirStore = storeWith(cookie);
+        const ours = await observe('ours', ourStore, `${path} ${signed(SID)}`);
+        const theirs = await observe('theirs', theirStore, `${path} ${signed(SID)}`);
+        expect(ours.body).to.deep.equal({ sid: SID, user: 'alice', n: path === '/inc' ? 2 : 1 });
+        expect(ours).to.deep.equal(theirs);
+        expect(ourStore.calls.map((c) => c.op)).to.deep.equal(theirStore.calls.map((c) => c.op));
+      });
+    }
+  }
+
+  it('with the owner option, the expired session leaves the owner index too (MemoryStore without ttl)', async () => {
+    const store = new MemoryStore();
+    const koa = new Koa();
+    koa.keys = ['test key one'];
+    koa.silent = true;
+    const middleware = session({ store, owner: (s) => s.user as string | undefined });
+    koa.use(middleware);
+    koa.use((ctx) => {
+      ctx.body = { user: ctx.session!.user ?? null };
+    });
+    store.set(KEY, { user: 'alice', cookie: { expires: past() } } as Session, undefined, { owner: 'alice' });
+    expect(await middleware.listSessions('alice')).to.have.length(1);
+    const res = await request(koa.callback()).get('/').set('Cookie', signed(SID));
+    expect(res.body).to.deep.equal({ user: null });
+    expect(store.get(KEY)).to.equal(null);
+    expect(await middleware.listSessions('alice')).to.deep.equal([]);
   });
 });
