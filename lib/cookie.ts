@@ -24,6 +24,27 @@ export interface VerifiedSignature {
   signedValue: string | undefined;
   signature: string | undefined;
   signatureKey: string | undefined;
+  /**
+   * Set when the cookie was signed with an older key: `signature` is then the
+   * one under the current key, and the `.sig` cookie has to be written again
+   * with the session cookie's attributes (see `read()`).
+   */
+  resign?: boolean;
+}
+
+/** What `cookies` keeps in `ctx.cookies.keys`: a Keygrip made from `app.keys` (or the app's own Keygrip). */
+interface KeygripLike {
+  index(data: string, digest: string): number;
+  sign(data: string): string;
+}
+
+function isKeygrip(value: unknown): value is KeygripLike {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as KeygripLike).index === 'function' &&
+    typeof (value as KeygripLike).sign === 'function'
+  );
 }
 
 /**
@@ -93,9 +114,7 @@ export class SessionCookieReader {
     const key = Array.isArray(keys) ? (keys[0] as unknown) : undefined;
     const sigMatch = this.#sigPattern.exec(header);
     const sig = sigMatch === null ? '' : unquote(sigMatch[1] as string);
-    if (typeof key !== 'string' || sig.length !== SHA1_SIGNATURE_LENGTH) {
-      return ctx.cookies.get(this.#name, { signed: true });
-    }
+    if (typeof key !== 'string' || sig.length !== SHA1_SIGNATURE_LENGTH) return this.#verifyOther(ctx, value, sig, seen);
     if (key !== this.#key) {
       this.#verified.clear();
       this.#key = key;
@@ -117,8 +136,37 @@ export class SessionCookieReader {
       }
       return value;
     }
-    // an older key (cookies re-signs) or a forgery (cookies clears the .sig cookie)
-    return ctx.cookies.get(this.#name, { signed: true });
+    return this.#verifyOther(ctx, value, sig, seen);
+  }
+
+  /**
+   * A signature that is not app.keys[0]'s: an older key, a Keygrip instance
+   * as app.keys, or a forgery. `cookies.get()` would re-sign an older key's
+   * cookie by writing a bare `.sig` cookie (path=/, no expiry, no sameSite):
+   * a browser drops it on restart while the session cookie lives on, and the
+   * user is signed out. So the check goes through the same Keygrip, and the
+   * middleware writes the new `.sig` with the session cookie's attributes
+   * once the session is loaded (`seen.resign`).
+   */
+  #verifyOther(ctx: SessionContext, value: string, sig: string, seen: VerifiedSignature | undefined): string | undefined {
+    const grip: unknown = (ctx.cookies as { keys?: unknown }).keys;
+    if (seen === undefined || sig === '' || !isKeygrip(grip)) return ctx.cookies.get(this.#name, { signed: true });
+    const data = this.#name + '=' + value;
+    const index = grip.index(data, sig);
+    if (index < 0) {
+      // a forgery: cleared exactly as cookies does
+      ctx.cookies.set(this.#name + '.sig', null, { path: '/', signed: false });
+      return undefined;
+    }
+    if (index > 0) {
+      const keys: unknown = ctx.app.keys;
+      const first: unknown = Array.isArray(keys) ? keys[0] : undefined;
+      seen.signedValue = value;
+      seen.signature = grip.sign(data);
+      seen.signatureKey = typeof first === 'string' ? first : undefined;
+      seen.resign = true;
+    }
+    return value;
   }
 
   /**

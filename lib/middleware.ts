@@ -95,6 +95,7 @@ class RequestState implements VerifiedSignature {
   signedValue: string | undefined = undefined;
   signature: string | undefined = undefined;
   signatureKey: string | undefined = undefined;
+  resign = false;
   /** JSON of the session as loaded; '' for a new session. */
   originalJson = '';
   isNew = false;
@@ -292,6 +293,7 @@ class SessionCore {
     if (session !== null) {
       ctx.sessionId = sid as string;
       if (this.options.owner !== undefined) state.owner = this.ownerOf(session);
+      if (state.resign) this.resign(ctx, session, state);
       state.originalJson = json;
       state.isNew = false;
     } else {
@@ -581,6 +583,25 @@ class SessionCore {
       return;
     }
     ctx.cookies.set(this.options.key, sid, options);
+  }
+
+  /**
+   * The cookie came signed with an older key: its `.sig` is written again,
+   * under the current key, with the attributes the session cookie is written
+   * with, so both live and die together.
+   */
+  resign(ctx: SessionContext, session: Session, state: RequestState): void {
+    state.resign = false;
+    if (ctx.headerSent || state.signature === undefined) return;
+    const name = this.options.key + '.sig';
+    const options = cookieSetOptions(session.cookie) as NonNullable<Parameters<SessionContext['cookies']['set']>[2]>;
+    try {
+      ctx.cookies.set(name, state.signature, { ...options, signed: false });
+    } catch (err) {
+      // options cookies refuses on this request (secure over http): re-sign as cookies itself does
+      debug('re-signing with the session cookie options failed: %s', (err as Error)?.message);
+      ctx.cookies.set(name, state.signature, { signed: false });
+    }
   }
 
   resetSid(ctx: SessionContext): void {
