@@ -322,7 +322,7 @@ class SessionCore {
     const session = toSession(data);
     if (session === null) {
       debug('stored session refused: not a plain object, or a polluting key');
-      this.events.emit('invalid', { reason: 'stored data is not a plain session object' });
+      this.events.emit('invalid', { reason: 'stored data is not a plain session object, or it has a prototype-polluting key' });
       return null;
     }
     return session;

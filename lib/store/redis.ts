@@ -631,7 +631,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
       return null;
     }
     const session = toSession(data);
-    if (session === null) this.#invalid(key, 'serializer.parse did not return a plain session object');
+    if (session === null) this.#invalid(key, 'serializer.parse did not return a plain session object, or it has a prototype-polluting key');
     return session;
   }
 
