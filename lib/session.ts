@@ -68,16 +68,18 @@ function hasPollutingKey(value: unknown): boolean {
 
 /**
  * `value` as the app may hold it: the same value when every object in it is
- * plain, else a copy in which each null-prototype object (and array with a
- * foreign prototype) is a plain one, so `hasOwnProperty` and friends work at
- * every depth. Other objects (Date, Buffer, a store's own classes) are kept
- * as they are and not entered. REFUSED when it holds a polluting key.
+ * plain, else a copy in which each object or array without prototype is a
+ * plain one, so `hasOwnProperty` and friends work at every depth. Other
+ * objects (Date, Buffer, a store's own classes) are kept as they are and not
+ * entered. REFUSED when it holds a polluting key.
  * Nothing is changed in place: the store may share or freeze what it returned.
  */
 function plainValue(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) {
-    let copy = Object.getPrototypeOf(value) === Array.prototype ? undefined : Array.prototype.slice.call(value);
+    const arrayProto: unknown = Object.getPrototypeOf(value);
+    if (arrayProto !== Array.prototype && arrayProto !== null) return value;
+    let copy = arrayProto === null ? Array.from(value as ArrayLike<unknown>) : undefined;
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
       const plain = plainValue(item);
@@ -123,7 +125,7 @@ export function parseSession(json: string): Session | null {
     return null;
   }
   if (!isPlainObject(data)) return null;
-  const session = checkedCookie(data);
+  const session = checkedCookie(data, true);
   if (session !== null) parsedSessions.add(session);
   return session;
 }
@@ -144,23 +146,31 @@ export function toSession(data: unknown): Session | null {
     // a getter that throws, a cycle, nesting deeper than the stack
     return null;
   }
-  return plain === REFUSED ? null : checkedCookie(plain as Record<string, unknown>);
+  return plain === REFUSED ? null : checkedCookie(plain as Record<string, unknown>, false);
 }
 
-/** The session when its `cookie` is absent or usable (`expires` revived as a Date), else null. */
-function checkedCookie(data: Record<string, unknown>): Session | null {
-  const cookie = data.cookie;
-  if (cookie !== undefined && cookie !== null) {
-    if (!isPlainObject(cookie)) return null;
-    const expires = cookie.expires;
-    if (typeof expires === 'string' || typeof expires === 'number') {
-      const date = new Date(expires);
-      if (Number.isNaN(date.getTime())) return null;
+/**
+ * The session when its `cookie` is absent or usable, else null. A string
+ * `expires` is revived as a Date: in place when `own` (nobody else holds the
+ * object), else in a copy (a store may share or freeze what it returned).
+ */
+function checkedCookie(data: Record<string, unknown>, own: boolean): Session | null {
+  const stored = data.cookie;
+  if (stored === undefined || stored === null) return data as Session;
+  if (!isPlainObject(stored)) return null;
+  let cookie = stored;
+  const expires = cookie.expires;
+  if (typeof expires === 'string' || typeof expires === 'number') {
+    const date = new Date(expires);
+    if (Number.isNaN(date.getTime())) return null;
+    if (own) {
       cookie.expires = date;
+    } else {
+      cookie = { ...cookie, expires: date };
+      data = { ...data, cookie };
     }
-    if (!storedCookieIsValid(cookie)) return null;
   }
-  return data as Session;
+  return storedCookieIsValid(cookie) ? (data as Session) : null;
 }
 
 /** Whether a stored session's `cookie.expires` has passed (a session without one never expires this way). */

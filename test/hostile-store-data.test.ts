@@ -278,9 +278,10 @@ describe('objects without prototype from a store reach the app as plain objects'
   const stored = () =>
     bare({
       user: 'alice',
-      cookie: bare({ path: '/', httpOnly: true, maxAge: 60_000 }),
+      cookie: bare({ path: '/', httpOnly: true, maxAge: 60_000, expires: new Date(Date.now() + 3_600_000).toJSON() }),
       profile: bare({ name: 'Alice', prefs: [bare({ theme: 'dark' }), [bare({ deep: true })]] }),
       since: new Date(0),
+      tags: Object.setPrototypeOf(['a', bare({ b: 1 })], null) as unknown[],
     });
 
   /** Every object the app can reach from `value`, with where it sits. */
@@ -329,6 +330,8 @@ describe('objects without prototype from a store reach the app as plain objects'
     ['session.profile.prefs.0', true],
     ['session.profile.prefs.1', true],
     ['session.profile.prefs.1.0', true],
+    ['session.tags', true],
+    ['session.tags.1', true],
   ];
 
   it('from a store that returns objects: hasOwnProperty works at every depth, a Date stays a Date', async () => {
@@ -352,6 +355,22 @@ describe('objects without prototype from a store reach the app as plain objects'
     expect(res.body.plain).to.deep.equal(expected);
     expect(Object.getPrototypeOf(held)).to.equal(null);
     expect(Object.getPrototypeOf(held.profile)).to.equal(null);
+    expect(typeof (held.cookie as Record<string, unknown>).expires).to.equal('string');
+  });
+
+  it('a frozen plain session with expires as a string is read (the Date is revived in a copy)', async () => {
+    const cookie = Object.freeze({ path: '/', expires: new Date(Date.now() + 3_600_000).toJSON() });
+    const store = new HostileStore(() => Object.freeze({ user: 'alice', cookie }));
+    const koa = new Koa();
+    koa.keys = ['test key one'];
+    koa.silent = true;
+    koa.use(session({ store, cookie: { signed: false } }));
+    koa.use((ctx) => {
+      ctx.body = { user: ctx.session!.user, expires: ctx.session!.cookie.expires instanceof Date };
+    });
+    const res = await request(koa.callback()).get('/').set('Cookie', `koa.sid=${SID}`);
+    expect(res.status, res.text).to.equal(200);
+    expect(res.body).to.deep.equal({ user: 'alice', expires: true });
   });
 
   describe('from RedisStore with a serializer that builds them', () => {
