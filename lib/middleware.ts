@@ -594,7 +594,7 @@ class SessionCore {
     state.resign = false;
     if (ctx.headerSent || state.signature === undefined) return;
     const name = this.options.key + '.sig';
-    const options = cookieSetOptions(session.cookie) as NonNullable<Parameters<SessionContext['cookies']['set']>[2]>;
+    const options = cookieSetOptions(this.stored(session).cookie) as NonNullable<Parameters<SessionContext['cookies']['set']>[2]>;
     try {
       ctx.cookies.set(name, state.signature, { ...options, signed: false });
     } catch (err) {

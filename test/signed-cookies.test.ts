@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { createRequire } from 'node:module';
 import { MemoryStore, app, cookieValue, setCookies } from './support/app.js';
+import { sign } from './support/hostile.js';
 import { RecordingStore } from './support/stores.js';
 import { SessionKeysMissingError } from '../lib/index.js';
 import Koa from 'koa';
@@ -191,6 +192,25 @@ describe('key rotation (app.keys = [newKey, oldKey])', () => {
     jar.restart();
     koa.keys = ['new key'];
     expect((await get(koa, jar, '/')).body.user).to.equal('ann');
+  });
+
+  it('a session stored without cookie options: the .sig gets the configured ones', async () => {
+    const store = new MemoryStore();
+    const { koa, errors } = rotatingApp(COOKIE, { store });
+    const sid = 'storedwithoutcookie000000';
+    store.set('koa:sess:' + sid, { user: 'ann' } as never, 60_000);
+    koa.keys = ['new key', 'old key'];
+    const jar = new BrowserJar();
+    const res = await request(koa.callback())
+      .get('/app/')
+      .set('X-Forwarded-Proto', 'https')
+      .set('Cookie', `koa.sid=${sid}; koa.sid.sig=${sign('koa.sid', sid, 'old key')}`);
+    jar.take(res);
+    expect(res.status, res.text).to.equal(200);
+    expect(res.body.user).to.equal('ann');
+    expect(setCookies(res)).to.have.length(1);
+    expect(attributes(setCookies(res)[0]!)).to.deep.equal(['domain=example.test', 'expires', 'httponly', 'path=/app', 'samesite=lax', 'secure']);
+    expect(errors).to.deep.equal([]);
   });
 
   it('with a Keygrip instance as app.keys', async () => {
