@@ -38,7 +38,7 @@ export type Next = () => Promise<unknown>;
 /** `session(options)`'s result: Koa middleware with store status, events and `close()`. */
 export interface SessionMiddleware {
   (ctx: SessionContext, next: Next): Promise<void>;
-  /** The store watcher's state: `'available' | 'pending' | 'unavailable'`. */
+  /** The store watcher's state: `'available' | 'pending' | 'unavailable'`, and `'closed'` from `close()` on. */
   readonly status: StoreStatus;
   /** The store as `ctx.sessionStore` shows it (un-prefixed ids). */
   readonly sessionStore: PrefixedStore;

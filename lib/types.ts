@@ -142,8 +142,12 @@ export type SessionContext = ParameterizedContext;
 /** The error types handed to `errorHandler`. */
 export type SessionErrorType = 'get' | 'set' | 'destroy';
 
-/** The store watcher's states. */
-export type StoreStatus = 'available' | 'pending' | 'unavailable';
+/**
+ * The store watcher's states. `closed` is final: the middleware's `close()`
+ * was called; it follows whatever state the store was in, never `available`
+ * on the way.
+ */
+export type StoreStatus = 'available' | 'pending' | 'unavailable' | 'closed';
 
 /**
  * The callbacks are declared as methods so an app may narrow their parameters,

@@ -35,25 +35,43 @@ describe('graceful shutdown', () => {
     expect(store.data.size).to.equal(1);
   });
 
-  it('the disconnect that quit() causes is intended: nothing turns pending or unavailable', async () => {
+  it('the disconnect that quit() causes is intended: nothing turns pending or unavailable, the status ends closed', async () => {
     const store = new EmitterStore();
     const mw = session({ store, reconnectTimeout: 10 });
     const seen: string[] = [];
     mw.on('status', (s) => seen.push(s));
     await mw.close();
     expect(store.quits).to.equal(1);
-    expect(mw.status).to.equal('available');
-    expect(seen).to.deep.equal([]);
+    expect(mw.status).to.equal('closed');
+    expect(seen).to.deep.equal(['closed']);
   });
 
-  it('close() ends a pending window without failing anyone', async () => {
+  it('close() ends a pending window without failing anyone, and goes to closed without passing through available', async () => {
     const store = new EmitterStore();
     const mw = session({ store, reconnectTimeout: 60_000 });
+    const seen: string[] = [];
+    mw.on('status', (now, before) => seen.push(`${before}->${now}`));
     store.disconnect();
     expect(mw.status).to.equal('pending');
     await mw.close({ closeStore: false });
-    expect(mw.status).to.equal('available');
+    expect(mw.status).to.equal('closed');
+    expect(seen).to.deep.equal(['available->pending', 'pending->closed']);
     expect(store.quits).to.equal(0);
+    store.reconnect();
+    expect(mw.status).to.equal('closed');
+  });
+
+  it('close() while unavailable: unavailable -> closed, and a store that comes back later changes nothing', async () => {
+    const store = new EmitterStore();
+    const mw = session({ store, reconnectTimeout: 1 });
+    const seen: string[] = [];
+    mw.on('status', (now, before) => seen.push(`${before}->${now}`));
+    store.disconnect();
+    await new Promise<void>((resolve) => mw.on('status', (s) => s === 'unavailable' && resolve()));
+    await mw.close();
+    store.reconnect();
+    expect(seen).to.deep.equal(['available->pending', 'pending->unavailable', 'unavailable->closed']);
+    expect(mw.status).to.equal('closed');
   });
 
   it('close() gives up on writes that outlast its timeout and still closes the store', async () => {

@@ -23,7 +23,7 @@ interface Window {
  * rejects (no unhandled rejection when nobody waits), each window has one
  * unref'd timer that `connect` clears, and waiters add no listeners to the store.
  *
- * Emits `status` (status, previous) on every transition.
+ * Emits `status` (status, previous) on every transition; `closed` is the last.
  */
 export class StoreWatcher extends EventEmitter {
   #status: StoreStatus = 'available';
@@ -59,12 +59,18 @@ export class StoreWatcher extends EventEmitter {
     if (!connected) throw new SessionStoreUnavailableError(Date.now() - started);
   }
 
-  /** From now on a disconnect is expected (shutdown): it changes nothing. */
+  /**
+   * Shutdown: from now on a disconnect is expected and changes nothing. The
+   * status becomes `closed` straight from wherever it was: going through
+   * `available` would tell monitoring that a store which never came back
+   * had recovered. Requests still waiting in a pending window go on (their
+   * writes are what the shutdown waits for).
+   */
   close(): void {
     this.#closing = true;
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#endWindow(true);
-    this.#set('available');
+    this.#set('closed');
   }
 
   #onDisconnect(): void {
