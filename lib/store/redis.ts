@@ -1,26 +1,27 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { debuglog } from 'node:util';
-import { Cluster, Redis } from 'ioredis';
-import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { OwnedSession, OwnerChange, Session, SessionPatch, SessionStore } from '../types.js';
 import { changeTexts, encodePatch, parseSession, toSession, type EncodedPatch } from '../session.js';
 import { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
+import { closeClient, createClient, isCluster, type RedisClient as Client } from './redis-client.js';
+import { describe, resolveRedisStoreOptions } from './redis-config.js';
+import type { RedisSerializer as Serializer, RedisStoreOptions as Options, TopLevelRedisOptions as TopLevel } from './redis-options.js';
 import { OWNER_READ, OWNER_REMOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
+// aliases, not `export type { } from`: the CommonJS entry re-exports them with `export import`
+/** An ioredis client: a `Redis` (standalone or Sentinel) or a `Cluster`. */
+export type RedisClient = Client;
+/** Turns sessions into stored strings and back. Default: JSON, with `cookie.expires` revived as a Date. */
+export type RedisSerializer = Serializer;
+/** RedisStore's options: its own, koa-redis's, and ioredis's at the top level. */
+export type RedisStoreOptions = Options;
+/** ioredis's connection options, taken at the top level as koa-redis took them. */
+export type TopLevelRedisOptions = TopLevel;
 
 const debug = debuglog('koa-generic-session:redis');
-
-/** An ioredis client: a `Redis` (standalone or Sentinel) or a `Cluster`. */
-export type RedisClient = Redis | Cluster;
-
-/** Turns sessions into stored strings and back. Default: JSON, with `cookie.expires` revived as a Date. */
-export interface RedisSerializer {
-  stringify(session: Session): string;
-  /** May throw or return anything: what is not a plain session object is reported as `invalid` and treated as no session. */
-  parse(text: string): unknown;
-}
 
 /** `'connecting'` until the first `ready`; `'closed'` after `quit()`. */
 export type RedisStoreStatus = 'connecting' | 'connected' | 'disconnected' | 'closed';
@@ -30,76 +31,6 @@ export interface RedisStoreInvalidValue {
   key: string;
   reason: string;
 }
-
-export interface RedisStoreOptions {
-  /**
-   * An ioredis `Redis` or `Cluster` to use. The store leaves it open on
-   * `quit()` unless `closeClient: true`. Its own settings are kept: see
-   * docs/redis.md for the ones that avoid replayed commands.
-   */
-  client?: RedisClient;
-  /** Close the client on `quit()`. Default: `true` for a client the store created, `false` for `client`. */
-  closeClient?: boolean;
-  /** `redis://[[user]:password@]host[:port][/db]` (or `rediss://`) for a standalone server. */
-  url?: string;
-  /** ioredis options for the client the store creates (standalone or Sentinel); they override the store's defaults. */
-  redisOptions?: RedisOptions;
-  /** Sentinel addresses; needs `name`. */
-  sentinels?: Array<Partial<SentinelAddress>>;
-  /** The master name the sentinels monitor. */
-  name?: string;
-  /** Cluster startup nodes: `[{ host, port }]` or `'host:port'` strings. */
-  cluster?: ClusterNode[];
-  /** ioredis Cluster options; they override the store's defaults. */
-  clusterOptions?: ClusterOptions;
-  /** Default: JSON with `cookie.expires` revived as a Date. */
-  serializer?: RedisSerializer;
-  /**
-   * How long one command may take, in ms. Default 2000. Past it the command
-   * fails with `RedisStoreTimeoutError`; on a standalone or Sentinel client the
-   * store then reports `disconnect` and reconnects (a server that stopped
-   * answering keeps its TCP connection, so ioredis alone would wait forever).
-   */
-  commandTimeout?: number;
-  /**
-   * Send each write as a tiny Lua script that refuses to `SET` once the
-   * write's deadline (start + `commandTimeout`, in the server's clock) has
-   * passed, so a write the request gave up on can never land later. Default
-   * `true`. With `false`, writes are a plain `SET`, about 5 µs cheaper for the
-   * server, and a server that stalls and resumes (SIGSTOP, a long fork, a
-   * network partition) can still apply a write after its caller timed out.
-   */
-  guardWrites?: boolean;
-  /**
-   * Prefix of the owner index keys (the session middleware's `owner` option),
-   * the only keys the store writes besides the sessions themselves: per owner
-   * a sorted set `<ownerPrefix>{<owner>}` and a hash `<ownerPrefix>{<owner>}:meta`
-   * (the braces are a Cluster hash tag, so both live in one slot). Must not
-   * contain `{` or `}`. Default `'koa:owner:'`.
-   */
-  ownerPrefix?: string;
-}
-
-/**
- * The settings of the clients the store creates: nothing queued in ioredis
- * survives a disconnect, so nothing is replayed after a reconnect. Requests
- * that arrive during an outage wait in the session middleware's watcher
- * (`reconnectTimeout`), not in ioredis.
- */
-const REDIS_DEFAULTS: RedisOptions = {
-  // a command issued while (re)connecting waits for `ready` or the next failed attempt
-  enableOfflineQueue: true,
-  // every `close` fails everything queued: never replayed on reconnect
-  maxRetriesPerRequest: 0,
-  autoResendUnfulfilledCommands: false,
-  // back within half a second of the server, however long the outage was
-  retryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
-};
-
-const CLUSTER_DEFAULTS: ClusterOptions = {
-  enableOfflineQueue: true,
-  clusterRetryStrategy: (attempt: number) => Math.min(attempt * 50, 500),
-};
 
 /** Commands per batch when listing or destroying an owner's sessions. */
 const BATCH = 1000;
@@ -113,20 +44,6 @@ const SEND_LOADED_TEXT_MAX = 2048;
 
 const SENTINELS_UNREACHABLE = /All sentinels are unreachable/;
 const CONNECTION_ERRORS = /^(Connection is closed|Stream isn't writeable|Too many Cluster redirections|None of startup nodes|Failed to refresh slots cache)/;
-
-function noop(): void {}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'string' ? `the string ${JSON.stringify(value)}` : `${typeof value} ${String(value)}`;
-}
-
-function isClient(value: unknown): value is RedisClient {
-  if (value === null || typeof value !== 'object') return false;
-  const c = value as Record<string, unknown>;
-  return ['get', 'set', 'del', 'pexpire', 'on', 'quit', 'disconnect'].every((m) => typeof c[m] === 'function');
-}
 
 /**
  * A session store on Redis through ioredis: standalone, Sentinel or Cluster.
@@ -193,19 +110,14 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   constructor(options: RedisStoreOptions = {}) {
     super();
-    validate(options);
-    this.#serializer = options.serializer;
-    this.#commandTimeout = options.commandTimeout ?? 2000;
-    this.#guardWrites = options.guardWrites ?? true;
-    this.#ownerPrefix = options.ownerPrefix ?? 'koa:owner:';
-    if (options.client !== undefined) {
-      this.client = options.client;
-      this.#closeClient = options.closeClient ?? false;
-    } else {
-      this.client = createClient(options);
-      this.#closeClient = options.closeClient ?? true;
-    }
-    this.#isCluster = (this.client as { isCluster?: unknown }).isCluster === true;
+    const resolved = resolveRedisStoreOptions(options);
+    this.#serializer = resolved.serializer;
+    this.#commandTimeout = resolved.commandTimeout;
+    this.#guardWrites = resolved.guardWrites;
+    this.#ownerPrefix = resolved.ownerPrefix;
+    this.#closeClient = resolved.closeClient;
+    this.client = createClient(resolved.plan);
+    this.#isCluster = isCluster(this.client);
     if (this.#serializer === undefined) {
       Object.defineProperty(this, 'merge', {
         value: (key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange) => this.#merge(key, patch, ttl, owner),
@@ -642,28 +554,10 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async #close(): Promise<void> {
     this.#status = 'closed';
-    const client = this.client;
-    if (this.#closeClient && client.status !== 'end') {
-      // our `error` listener stays until the end: a closing client may still report failed attempts
-      const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
-      if (client.status === 'ready') {
-        await withTimeout(client.quit().catch(noop), this.#commandTimeout);
-      }
-      if ((client.status as string) !== 'end') {
-        // not connected, or a QUIT that got no reply in time
-        client.disconnect();
-        // ioredis stops a `reconnecting` client without ever emitting `end`
-        if ((client.status as string) !== 'reconnecting') await withTimeout(ended, this.#commandTimeout);
-      }
-    }
+    // our `error` listener stays until the end: a closing client may still report failed attempts
+    if (this.#closeClient) await closeClient(this.client, this.#commandTimeout);
     for (const detach of this.#detach) detach();
   }
-}
-
-function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The store emits `connect`, `disconnect` and `invalid`. */
@@ -761,74 +655,4 @@ function flattenPatch(patch: EncodedPatch, into: string[]): string[] {
   for (const [name, value] of patch.set) into.push(name, value);
   for (const name of patch.unset) into.push(name);
   return into;
-}
-
-function createClient(options: RedisStoreOptions): RedisClient {
-  if (options.cluster !== undefined) {
-    const given = options.clusterOptions ?? {};
-    return new Cluster(options.cluster, {
-      ...CLUSTER_DEFAULTS,
-      ...given,
-      redisOptions: {
-        maxRetriesPerRequest: 0,
-        autoResendUnfulfilledCommands: false,
-        ...given.redisOptions,
-      },
-    });
-  }
-  const redisOptions: RedisOptions = { ...REDIS_DEFAULTS, ...options.redisOptions };
-  if (options.sentinels !== undefined) {
-    return new Redis({ ...redisOptions, sentinels: options.sentinels, name: options.name as string });
-  }
-  if (options.url !== undefined) return new Redis(options.url, redisOptions);
-  return new Redis(redisOptions);
-}
-
-function validate(options: RedisStoreOptions): void {
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`RedisStore options must be an object, got ${describe(options)}`);
-  }
-  const sources = (['client', 'url', 'sentinels', 'cluster'] as const).filter((k) => options[k] !== undefined);
-  if (sources.length > 1) {
-    throw new TypeError(`RedisStore takes one of the options client, url, sentinels or cluster; got ${sources.join(' and ')}`);
-  }
-  if (options.client !== undefined && !isClient(options.client)) {
-    throw new TypeError('RedisStore option "client" must be an ioredis Redis or Cluster instance');
-  }
-  if (options.url !== undefined && typeof options.url !== 'string') {
-    throw new TypeError(`RedisStore option "url" must be a string, got ${describe(options.url)}`);
-  }
-  if (options.sentinels !== undefined) {
-    if (!Array.isArray(options.sentinels) || options.sentinels.length === 0) {
-      throw new TypeError(`RedisStore option "sentinels" must be a non-empty array of { host, port }, got ${describe(options.sentinels)}`);
-    }
-    if (typeof options.name !== 'string' || options.name === '') {
-      throw new TypeError(`RedisStore option "sentinels" needs "name", the master name the sentinels monitor; got ${describe(options.name)}`);
-    }
-  }
-  if (options.cluster !== undefined && (!Array.isArray(options.cluster) || options.cluster.length === 0)) {
-    throw new TypeError(`RedisStore option "cluster" must be a non-empty array of startup nodes, got ${describe(options.cluster)}`);
-  }
-  const serializer = options.serializer as Partial<RedisSerializer> | undefined;
-  if (
-    serializer !== undefined &&
-    (serializer === null || typeof serializer.stringify !== 'function' || typeof serializer.parse !== 'function')
-  ) {
-    throw new TypeError('RedisStore option "serializer" must be an object with stringify(session) and parse(text) functions');
-  }
-  const timeout = options.commandTimeout;
-  if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0)) {
-    throw new TypeError(`RedisStore option "commandTimeout" must be a finite number of ms above 0, got ${describe(timeout)}`);
-  }
-  const prefix = options.ownerPrefix;
-  if (prefix !== undefined && !(typeof prefix === 'string' && prefix !== '' && !/[{}]/.test(prefix))) {
-    throw new TypeError(
-      `RedisStore option "ownerPrefix" must be a non-empty string without { or } (the owner is the key's Cluster hash tag), got ${describe(prefix)}`,
-    );
-  }
-  for (const name of ['guardWrites', 'closeClient'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'boolean') {
-      throw new TypeError(`RedisStore option "${name}" must be a boolean, got ${describe(options[name])}`);
-    }
-  }
 }
