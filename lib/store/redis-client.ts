@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { debuglog } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import type { ClusterOptions, RedisOptions } from 'ioredis';
@@ -102,19 +103,47 @@ function redactUrl(url: string): string {
 
 /**
  * Closes a client: `QUIT` when connected, else at once. Resolves once the
- * connection has ended (or `timeoutMs` passed).
+ * connection has ended (or `timeoutMs` passed), with no timer of ioredis
+ * left holding the process.
  */
 export async function closeClient(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'end') return;
   const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
   if (client.status === 'ready') {
-    await withTimeout(client.quit().catch(noop), timeoutMs);
+    // QUIT on a connection ioredis thinks writable may still end in disconnect(): same timer care
+    await withTimeout(unrefTimersOf(() => client.quit()).catch(noop), timeoutMs);
   }
-  if ((client.status as string) !== 'end') {
+  const status = client.status as string;
+  if (status !== 'end') {
     // not connected, or a QUIT that got no reply in time
-    client.disconnect();
-    // ioredis stops a `reconnecting` client without ever emitting `end`
-    if ((client.status as string) !== 'reconnecting') await withTimeout(ended, timeoutMs);
+    unrefTimersOf(() => client.disconnect());
+    // ioredis stops a `reconnecting` client (Redis or Cluster) without ever emitting `end`
+    if (status !== 'reconnecting') await withTimeout(ended, timeoutMs);
+  }
+}
+
+/**
+ * Runs `fn` and unrefs the timers it created synchronously. ioredis's
+ * `disconnect()` arms a `disconnectTimeout` timer (2 s by default) to destroy
+ * a socket that does not close after `end()`, and clears it on the socket's
+ * `close`. When Redis is down the socket closed long ago, so the timer runs
+ * its full 2 s and keeps the process alive (ioredis issue #1247). The timer
+ * itself stays: it still destroys a socket that lingers, and a lingering
+ * socket keeps the process alive on its own.
+ */
+function unrefTimersOf<T>(fn: () => T): T {
+  const timers: Array<{ unref?: () => unknown }> = [];
+  const hook = createHook({
+    init(_id, type, _trigger, resource) {
+      if (type === 'Timeout') timers.push(resource as { unref?: () => unknown });
+    },
+  });
+  hook.enable();
+  try {
+    return fn();
+  } finally {
+    hook.disable();
+    for (const timer of timers) timer.unref?.();
   }
 }
 
