@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
 import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
+import { closest, sameName } from '../near-miss.js';
+import { warnOnce } from '../warnings.js';
 import type { RedisClient } from './redis-client.js';
 import type { RedisSerializer, RedisStoreOptions } from './redis-options.js';
 
@@ -63,16 +65,11 @@ const HINTS: Record<string, string> = {
   prefix: 'the session key prefix is the session middleware\'s: session({ prefix }); ioredis\'s own is "keyPrefix"',
 };
 
-export const WARNING_TYPE = 'KoaGenericSessionWarning';
-export const REDIS_OPTION_WARNING = 'KOA_SESSION_REDIS_OPTION';
-const warned = new Set<string>();
+export const REDIS_OPTION_WARNING = 'KGS_REDIS_OPTION_IGNORED';
 
 /** A warning about a RedisStore option, once per process per option and message. */
 export function warnRedisOption(name: string, message: string): void {
-  const id = name + '\u0000' + message;
-  if (warned.has(id)) return;
-  warned.add(id);
-  process.emitWarning(message, { type: WARNING_TYPE, code: REDIS_OPTION_WARNING });
+  warnOnce(REDIS_OPTION_WARNING, name + '\u0000' + message, message);
 }
 
 export function describe(value: unknown): string {
@@ -174,34 +171,13 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
 function checkKnown(name: string): void {
   if (REDIS_OPTION_NAMES.has(name) || STORE_OPTION_NAMES.includes(name) || KOA_REDIS_OPTION_NAMES.includes(name)) return;
   const known = [...REDIS_OPTION_NAMES, ...STORE_OPTION_NAMES, ...KOA_REDIS_OPTION_NAMES];
-  const near = known.find((candidate) => isNearMiss(name, candidate));
+  const near = sameName(name, known) ?? closest(name, known);
   const hint = HINTS[name] ?? (near === undefined ? undefined : `did you mean "${near}"?`);
   throw new TypeError(
     `RedisStore has no option "${name}"${hint === undefined ? '' : `: ${hint}`}. ` +
       'It takes its own options, koa-redis\'s, and ioredis\'s connection options at the top level; ' +
       'an ioredis option this version does not list can go in "redisOptions" (or "clusterOptions" for a Cluster)',
   );
-}
-
-/** Same letters ignoring case, or one edit apart (two for longer names); swapping two neighbours is one edit. */
-function isNearMiss(a: string, b: string): boolean {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  if (x === y) return true;
-  const limit = Math.min(x.length, y.length) > 5 ? 2 : 1;
-  if (Math.abs(x.length - y.length) > limit) return false;
-  // optimal string alignment distance
-  const d: number[][] = Array.from({ length: x.length + 1 }, (_, i) => [i]);
-  for (let j = 1; j <= y.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= x.length; i++) {
-    for (let j = 1; j <= y.length; j++) {
-      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
-      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = best;
-    }
-  }
-  return d[x.length]![y.length]! <= limit;
 }
 
 function ignore(names: string[], why: string): void {
