@@ -33,7 +33,8 @@ function installExitHook() {
  * Forks benchmark/servers/<file> with `env` added, waits until it listens.
  * Returns { port, pid, url, ask(type), stop(), exited }.
  */
-export async function startServer(file, env, { execArgv = [], timeout = 15_000 } = {}) {
+// a loaded 2-core machine starting every contender's server at once took more than 15 s
+export async function startServer(file, env, { execArgv = [], timeout = 60_000 } = {}) {
   installExitHook();
   const child = fork(SERVERS_DIR + file, [], {
     env: { ...process.env, NODE_ENV: 'benchmark', ...env },
@@ -76,7 +77,11 @@ export async function startServer(file, env, { execArgv = [], timeout = 15_000 }
       throw new Error(`server ${file} exited (${signal ?? code}) before listening:\n${stderr.trim()}`);
     }),
     new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`server ${file} did not listen within ${timeout}ms:\n${stderr.trim()}`)), timeout);
+      timer = setTimeout(() => {
+        // a child left running keeps its IPC channel, and so the runner, alive: the run would hang instead of failing
+        child.kill('SIGKILL');
+        reject(new Error(`server ${file} did not listen within ${timeout}ms:\n${stderr.trim()}`));
+      }, timeout);
     }),
   ]).finally(() => clearTimeout(timer));
 
