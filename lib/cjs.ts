@@ -63,6 +63,7 @@ namespace session {
   export import SessionMiddleware = middleware.SessionMiddleware;
   export import Next = middleware.Next;
   export import CloseOptions = types.CloseOptions;
+  export import HashIdsOptions = types.HashIdsOptions;
   export import Session = types.Session;
   export import SessionContext = types.SessionContext;
   export import SessionCookie = types.SessionCookie;

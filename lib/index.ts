@@ -40,6 +40,7 @@ export {
 export type { SessionMiddleware, Next } from './middleware.js';
 export type {
   CloseOptions,
+  HashIdsOptions,
   Session,
   SessionContext,
   SessionCookie,

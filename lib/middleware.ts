@@ -19,6 +19,7 @@ import { checkKeys } from './keys.js';
 import { OutageLog } from './outage.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
 import { PrefixedStore } from './store/prefixed.js';
+import { SessionKeys } from './session-keys.js';
 import { StoreWatcher } from './store/watcher.js';
 import { MemoryStore } from './store/memory.js';
 
@@ -112,6 +113,8 @@ class RequestState implements VerifiedSignature {
   owner: string | undefined = undefined;
   /** The middleware's own member of the stored session, as loaded or last written (see lib/lifetime.ts). */
   meta: SessionMeta | undefined = undefined;
+  /** `hashIds: { migrate: true }` moved this session to its hashed key: its owner index entry is written on commit. */
+  migrated = false;
   readonly ctx: SessionContext;
   readonly core: SessionCore;
   constructor(ctx: SessionContext, core: SessionCore) {
@@ -128,6 +131,7 @@ function forget(state: RequestState): void {
   state.originalJson = '';
   state.owner = undefined;
   state.meta = undefined;
+  state.migrated = false;
 }
 
 /** Everything one `session(options)` call owns; the per-request flow lives here. */
@@ -135,6 +139,7 @@ class SessionCore {
   readonly options: ResolvedOptions;
   readonly adapter: StoreAdapter;
   readonly sessionStore: PrefixedStore;
+  readonly storeKeys: SessionKeys;
   readonly watcher: StoreWatcher;
   readonly events = new EventEmitter();
   readonly #reader: SessionCookieReader;
@@ -161,7 +166,8 @@ class SessionCore {
           `MemoryStore and RedisStore do, ${client.constructor?.name ?? 'this store'} does not`,
       );
     }
-    this.sessionStore = new PrefixedStore(this.adapter, options);
+    this.storeKeys = new SessionKeys(options.prefix, options.hashIds);
+    this.sessionStore = new PrefixedStore(this.adapter, options, this.storeKeys);
     this.watcher = new StoreWatcher(this.adapter, options.reconnectTimeout);
     this.watcher.on('status', (status: StoreStatus, previous: StoreStatus) => {
       // close() ends the watcher's window too: that is a shutdown, not a store that serves again
@@ -266,7 +272,7 @@ class SessionCore {
     // object answer a member of Object.prototype: a function the adapter would run as a thunk
     // (a request that never ends) or one that throws (a 500). Such keys never reach the store.
     if (isValidSessionId(sid) && !(this.options.prefix + sid in Object.prototype)) {
-      session = await this.fetch(ctx, sid);
+      session = await this.fetch(ctx, sid, state);
       if (session !== null && hasExpired(session)) {
         // a store without ttl, or one whose clock runs behind: the cookie's end is the session's end
         debug('stored session past its cookie.expires: destroying it');
@@ -292,7 +298,9 @@ class SessionCore {
     }
     if (session !== null) {
       ctx.sessionId = sid as string;
-      if (this.options.owner !== undefined) state.owner = this.ownerOf(session);
+      // a session just moved to its hashed key is not in the owner index under that key yet: the
+      // commit records it there (as a new entry), whatever the request does
+      if (this.options.owner !== undefined) state.owner = state.migrated ? undefined : this.ownerOf(session);
       if (state.resign) this.resign(ctx, session, state);
       state.originalJson = json;
       state.isNew = false;
@@ -307,11 +315,15 @@ class SessionCore {
     state.loaded = true;
   }
 
-  async fetch(ctx: SessionContext, sid: string): Promise<Session | null> {
+  async fetch(ctx: SessionContext, sid: string, state?: RequestState): Promise<Session | null> {
     let data: unknown;
     try {
-      data = this.adapter.get(this.options.prefix + sid);
+      data = this.adapter.get(this.storeKeys.key(sid));
       if (data instanceof Promise) data = await data;
+      if ((data === null || data === undefined) && this.storeKeys.migrate) {
+        data = await this.migrate(sid);
+        if (state !== undefined && data !== null && data !== undefined) state.migrated = true;
+      }
     } catch (err) {
       if ((err as { code?: unknown } | null)?.code === 'ENOENT') return null;
       debug('get session error: %s', (err as Error)?.message);
@@ -325,6 +337,29 @@ class SessionCore {
       this.events.emit('invalid', { reason: 'stored data is not a plain session object, or it has a prototype-polluting key' });
       return null;
     }
+    return session;
+  }
+
+  /**
+   * `hashIds: { migrate: true }`, the hashed key missed: the session may still be under its raw key.
+   * A store with move() moves it atomically. Any other store gets it written under the hashed key
+   * first and deleted from the raw one after, so a parallel request always finds one of them: one
+   * that finds neither reads the hashed key again (the raw one is deleted only once that is written).
+   */
+  async migrate(sid: string): Promise<unknown> {
+    const from = this.storeKeys.raw(sid);
+    const to = this.storeKeys.key(sid);
+    if (this.adapter.canMove) return this.adapter.move(from, to);
+    const data = await this.adapter.get(from);
+    if (data === null || data === undefined) return this.adapter.get(to);
+    const session = toSession(data);
+    // refused by the caller (with the `invalid` event), and left where it is
+    if (session === null) return data;
+    const meta = takeMeta({ ...session });
+    const ttl = capTtl(sessionTtl(this.options.ttl, this.stored(session)), absoluteRemaining(meta, this.now(), this.options.absoluteTimeout));
+    if (ttl !== undefined && ttl <= 0) return null;
+    await this.adapter.set(to, session, ttl);
+    await this.adapter.destroy(from);
     return session;
   }
 
@@ -399,7 +434,7 @@ class SessionCore {
     const stored = this.stored(session as Session, state.meta);
     const json = JSON.stringify(stored);
     if (state.isNew && !this.options.allowEmpty && stored === session && json === this.#emptyJson) return;
-    if (json === state.originalJson) {
+    if (json === state.originalJson && !(state.migrated && this.options.owner !== undefined)) {
       const options = this.options;
       if (!options.rolling) return;
       if (options.renewAfter !== undefined) {
@@ -440,7 +475,7 @@ class SessionCore {
       this.#assertCanSign(ctx, stored);
       if (this.watcher.status !== 'available') await this.watcher.wait();
       const ttl = capTtl(sessionTtl(this.options.ttl, withOptions), absoluteRemaining(meta, now, this.options.absoluteTimeout));
-      const key = this.options.prefix + sid;
+      const key = this.storeKeys.key(sid);
       if (ttl !== undefined && ttl <= 0) {
         debug('ttl %d: removing the session instead of saving it', ttl);
         await this.adapter.destroy(key, state.owner === undefined ? undefined : { owner: state.owner });
@@ -463,6 +498,7 @@ class SessionCore {
         await this.adapter.set(key, stored, ttl, owner);
       }
       if (owner !== undefined) state.owner = owner.owner;
+      state.migrated = false;
       this.writeSid(ctx, sid, stored, state);
       state.isNew = false;
       state.originalJson = json;
@@ -488,11 +524,11 @@ class SessionCore {
       const ttl = capTtl(sessionTtl(this.options.ttl, stored), remaining);
       const owner = state.owner === undefined ? undefined : { owner: state.owner, previous: state.owner };
       if (ttl !== undefined && ttl <= 0) {
-        await this.adapter.destroy(this.options.prefix + sid, owner);
+        await this.adapter.destroy(this.storeKeys.key(sid), owner);
         this.resetSid(ctx);
         return;
       }
-      await this.adapter.touch(this.options.prefix + sid, ttl, owner);
+      await this.adapter.touch(this.storeKeys.key(sid), ttl, owner);
       this.writeSid(ctx, sid, stored, state);
     } catch (err) {
       this.#errorHandler(err, 'set', ctx);
@@ -505,7 +541,10 @@ class SessionCore {
     this.#inflight++;
     try {
       if (this.watcher.status !== 'available') await this.watcher.wait();
-      await this.adapter.destroy(this.options.prefix + sid, owner === undefined ? undefined : { owner });
+      const change = owner === undefined ? undefined : { owner };
+      await this.adapter.destroy(this.storeKeys.key(sid), change);
+      // a session not migrated yet is still under its raw key
+      if (this.storeKeys.migrate) await this.adapter.destroy(this.storeKeys.raw(sid), change);
     } catch (err) {
       debug('destroy session error: %s', (err as Error)?.message);
       this.#errorHandler(err, 'destroy', ctx);

@@ -1,4 +1,4 @@
-import type { Session, SessionCookie, SessionIdStore, SessionOptions, SessionStore } from './types.js';
+import type { HashIdsOptions, Session, SessionCookie, SessionIdStore, SessionOptions, SessionStore } from './types.js';
 import { isPlainObject } from './session.js';
 import { closest, sameName } from './near-miss.js';
 import { warnOnce } from './warnings.js';
@@ -13,6 +13,7 @@ export interface ResolvedOptions {
   /** `rolling: { renewAfter }`: ms; undefined for `rolling: true` (every request extends). */
   renewAfter: number | undefined;
   absoluteTimeout: number | undefined;
+  hashIds: false | HashIdsOptions;
   defer: boolean;
   allowEmpty: boolean;
   genSid: NonNullable<SessionOptions['genSid']> | undefined;
@@ -69,6 +70,18 @@ const rolling: Check = (v) => {
   if (extra.length > 0) return `${expected}; unknown key${extra.length > 1 ? 's' : ''} ${extra.map((n) => JSON.stringify(n)).join(', ')}`;
   return positiveMs(v.renewAfter) === undefined ? undefined : `${expected}; renewAfter is ${describe(v.renewAfter)}`;
 };
+const hashIds: Check = (v) => {
+  if (typeof v === 'boolean') return undefined;
+  const expected = 'a boolean, or { secret?: string, migrate?: boolean }';
+  if (!isPlainObject(v)) return expected;
+  const extra = Object.keys(v).filter((name) => name !== 'secret' && name !== 'migrate');
+  if (extra.length > 0) return `${expected}; unknown key${extra.length > 1 ? 's' : ''} ${extra.map((n) => JSON.stringify(n)).join(', ')}`;
+  if (v.secret !== undefined && !(typeof v.secret === 'string' && v.secret !== '')) {
+    return `${expected}; secret must be a non-empty string, and is ${describe(v.secret)}`;
+  }
+  if (v.migrate !== undefined && typeof v.migrate !== 'boolean') return `${expected}; migrate is ${describe(v.migrate)}`;
+  return undefined;
+};
 const store: Check = (v) =>
   v !== null && (typeof v === 'object' || typeof v === 'function') ? undefined : 'a store object with get, set and destroy methods';
 
@@ -120,6 +133,7 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   merge: boolean,
   owner: fn,
   absoluteTimeout: positiveMs,
+  hashIds,
 };
 
 const maxAge: Check = (v) => (v === null ? undefined : ms(v) && 'a finite number of ms, 0 or more, or null for a browser-session cookie');
@@ -275,6 +289,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     rolling: options.rolling !== undefined && options.rolling !== false,
     renewAfter: typeof options.rolling === 'object' ? options.rolling.renewAfter : undefined,
     absoluteTimeout: options.absoluteTimeout,
+    hashIds: options.hashIds === true ? {} : options.hashIds === undefined || options.hashIds === false ? false : { ...options.hashIds },
     defer: options.defer ?? false,
     allowEmpty: options.allowEmpty ?? false,
     genSid: options.genSid,

@@ -107,6 +107,14 @@ export interface SessionStore {
    */
   merge?(key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange): StoreResult<boolean>;
   /**
+   * Optional (used by `hashIds: { migrate: true }`): atomically move the
+   * session at `fromKey` to `toKey`, keeping its ttl, unless `toKey` already
+   * holds one; resolve the session at `toKey` afterwards, or null when
+   * neither key holds one. Stores without it get a `set` of the new key
+   * followed by a `destroy` of the old one.
+   */
+  move?(fromKey: string, toKey: string): StoreResult<Session | Record<string, unknown> | null | undefined>;
+  /**
    * Optional (needed by the `owner` option): the live sessions recorded for
    * `owner`. Stores that index owners record a session's key under its owner
    * on every `set`/`merge`/`touch` that passes an `OwnerChange`, move it when
@@ -183,6 +191,14 @@ export interface SessionOptions {
    * start time on their next write. Default: none.
    */
   absoluteTimeout?: number;
+  /**
+   * Store sessions under a hash of their id (`prefix` + base64url SHA-256,
+   * or HMAC-SHA256 with `secret`) instead of the id, so what the store holds
+   * (a dump, a backup, a replica) cannot be sent back as a cookie.
+   * `{ migrate: true }` moves sessions stored under their raw id to their
+   * hashed key on their first request. Default `false`.
+   */
+  hashIds?: boolean | HashIdsOptions;
   /** Load the session only when `await ctx.session` asks for it. Default `false`. */
   defer?: boolean;
   /** Store new sessions even when untouched. Default `false`. */
@@ -229,6 +245,22 @@ export interface SessionOptions {
    * saved and set `ctx.sessionDegraded = true`, instead of failing. Default `false`.
    */
   degraded?: boolean;
+}
+
+/** The `hashIds` option's object form. */
+export interface HashIdsOptions {
+  /**
+   * Key of the HMAC-SHA256 that turns ids into store keys. Never change it
+   * (every session would be lost); it is not `app.keys`, which rotate.
+   * Default: none, a plain SHA-256 of the id.
+   */
+  secret?: string;
+  /**
+   * Look a session up under its raw id when its hashed key misses, and move it
+   * there. Turn it off once the longest session lifetime has passed since it
+   * was turned on. Default `false`.
+   */
+  migrate?: boolean;
 }
 
 /** Options of `middleware.close()`. */

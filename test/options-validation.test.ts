@@ -34,6 +34,7 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   merge: ['true', 0, {}],
   owner: ['userId', 42, {}, true],
   absoluteTimeout: [0, -1, NaN, Infinity, '3600000', true, {}],
+  hashIds: ['true', 1, [], { secret: '' }, { secret: 42 }, { migrate: 'yes' }, { salt: 'x' }, { secret: 'x', migrate: true, keys: [] }],
 };
 
 const BAD_COOKIE: Record<string, unknown[]> = {
@@ -80,6 +81,11 @@ const GOOD: SessionOptions[] = [
   { rolling: false },
   { rolling: { renewAfter: 60_000 }, absoluteTimeout: 8 * 3_600_000 },
   { rolling: { renewAfter: 0.5 }, absoluteTimeout: 1 },
+  { hashIds: true },
+  { hashIds: false },
+  { hashIds: {} },
+  { hashIds: { secret: 'a long random secret', migrate: true } },
+  { hashIds: { migrate: false } },
   { cookie: { maxAge: null } },
   { cookie: { maxAge: 0 } },
   { cookie: { maxage: 1000 } },
@@ -144,6 +150,7 @@ describe('option validation at setup', () => {
     expect(() => session({ ttl: -5 })).to.throw(TypeError, /option "ttl" must be .*, got number -5$/);
     expect(() => session({ rolling: { renewAfter: 0 } })).to.throw(TypeError, 'option "rolling" must be a boolean, or { renewAfter: ms } (a finite number of ms above 0); renewAfter is number 0, got object');
     expect(() => session({ rolling: { renewAfter: 1, every: 2 } } as never)).to.throw(TypeError, /unknown key "every", got object$/);
+    expect(() => session({ hashIds: { secret: '' } })).to.throw(TypeError, 'option "hashIds" must be a boolean, or { secret?: string, migrate?: boolean }; secret must be a non-empty string, and is the string "", got object');
     expect(() => session({ cookie: { path: 42 } } as never)).to.throw(TypeError, /cookie: option "path" .* got number 42$/);
     expect(() => session({ cookie: [] } as never)).to.throw(TypeError, /got an array$/);
   });

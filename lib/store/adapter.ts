@@ -77,6 +77,7 @@ export class StoreAdapter {
   readonly canTouch: boolean;
   readonly canMerge: boolean;
   readonly canIndexOwners: boolean;
+  readonly canMove: boolean;
   /** Called after an asynchronous call succeeded: the store serves (again). */
   onAnswer: (() => void) | undefined = undefined;
   readonly #timeout: number;
@@ -86,6 +87,7 @@ export class StoreAdapter {
     this.#timeout = timeout;
     this.canTouch = typeof client.touch === 'function';
     this.canMerge = typeof client.merge === 'function';
+    this.canMove = typeof client.move === 'function';
     this.canIndexOwners = typeof client.listOwned === 'function' && typeof client.destroyOwned === 'function';
   }
 
@@ -137,6 +139,11 @@ export class StoreAdapter {
       'merge',
       call(() => (owner ? merge.call(this.client, key, patch, ttl, owner) : merge.call(this.client, key, patch, ttl))),
     );
+  }
+
+  move(fromKey: string, toKey: string): MaybePromise<unknown> {
+    const move = this.client.move as NonNullable<SessionStore['move']>;
+    return call(() => move.call(this.client, fromKey, toKey));
   }
 
   /** Closes the store with the first of quit/close/disconnect it has; resolves when done. */

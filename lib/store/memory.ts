@@ -102,6 +102,23 @@ export class MemoryStore {
     if (expires !== Infinity) this.#schedule();
   }
 
+  /** Moves the session at `fromKey` to `toKey` (its ttl and owner kept) unless `toKey` holds one; returns the session at `toKey`. */
+  move(fromKey: string, toKey: string): Session | null {
+    const existing = this.#live(toKey);
+    if (existing !== undefined) return parseSession(existing.json);
+    const entry = this.#live(fromKey);
+    if (entry === undefined) return null;
+    this.#sessions.delete(fromKey);
+    this.#sessions.set(toKey, entry);
+    if (entry.owner !== undefined) {
+      this.#unindex(fromKey, entry.owner);
+      let keys = this.#owners.get(entry.owner);
+      if (keys === undefined) this.#owners.set(entry.owner, (keys = new Set()));
+      keys.add(toKey);
+    }
+    return parseSession(entry.json);
+  }
+
   touch(key: string, ttl?: number, owner?: OwnerChange): void {
     const entry = this.#live(key);
     if (entry === undefined) return;

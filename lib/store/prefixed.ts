@@ -3,6 +3,7 @@ import type { Session } from '../types.js';
 import type { ResolvedOptions } from '../options.js';
 import type { StoreAdapter } from './adapter.js';
 import { sessionTtl, toSession } from '../session.js';
+import { SessionKeys } from '../session-keys.js';
 
 /** One live session of an owner, as `listSessions()` shows it: never its id, which is a credential. */
 export interface SessionInfo {
@@ -34,25 +35,32 @@ export class PrefixedStore {
   readonly client: StoreAdapter['client'];
   readonly options: { prefix: string; ttl: ResolvedOptions['ttl'] };
   readonly #adapter: StoreAdapter;
+  /** Ids to store keys: prefixed, and hashed with `hashIds`. */
+  readonly #keys: SessionKeys;
 
-  constructor(adapter: StoreAdapter, options: ResolvedOptions) {
+  constructor(adapter: StoreAdapter, options: ResolvedOptions, keys = new SessionKeys(options.prefix, options.hashIds)) {
     this.#adapter = adapter;
     this.client = adapter.client;
     this.options = { prefix: options.prefix, ttl: options.ttl };
+    this.#keys = keys;
   }
 
+  /** The session of `sid`; with `hashIds: { migrate: true }` also one still under its raw key (it is not moved). */
   async get(sid: string): Promise<Session | null> {
-    return toSession(await this.#adapter.get(this.options.prefix + sid));
+    let data = await this.#adapter.get(this.#keys.key(sid));
+    if ((data === null || data === undefined) && this.#keys.migrate) data = await this.#adapter.get(this.#keys.raw(sid));
+    return toSession(data);
   }
 
   async set(sid: string, session: Session): Promise<void> {
     const ttl = sessionTtl(this.options.ttl, session);
-    const key = this.options.prefix + sid;
+    const key = this.#keys.key(sid);
     await (ttl !== undefined && ttl <= 0 ? this.#adapter.destroy(key) : this.#adapter.set(key, session, ttl));
   }
 
   async destroy(sid: string): Promise<void> {
-    await this.#adapter.destroy(this.options.prefix + sid);
+    await this.#adapter.destroy(this.#keys.key(sid));
+    if (this.#keys.migrate) await this.#adapter.destroy(this.#keys.raw(sid));
   }
 
   /**
@@ -63,7 +71,7 @@ export class PrefixedStore {
     checkOwner(owner, 'listSessions');
     this.#assertIndexed();
     const prefix = this.options.prefix;
-    const current = options.current ? prefix + options.current : undefined;
+    const current = options.current ? this.#keys.key(options.current) : undefined;
     const now = Date.now();
     return (await this.#adapter.listOwned(owner))
       .filter((row) => row.key.startsWith(prefix))
@@ -86,7 +94,7 @@ export class PrefixedStore {
   async destroySessions(owner: string, options: { except?: string | null } = {}): Promise<number> {
     checkOwner(owner, 'destroySessions');
     this.#assertIndexed();
-    return this.#adapter.destroyOwned(owner, options.except ? this.options.prefix + options.except : undefined);
+    return this.#adapter.destroyOwned(owner, options.except ? this.#keys.key(options.except) : undefined);
   }
 
   #assertIndexed(): void {

@@ -272,6 +272,21 @@ return result`);
  * members past their score (plus the grace); ARGV[2] 'meta' adds the hash.
  * Returns { members, hash as a flat list }.
  */
+/** hashIds migration on one server: the session at KEYS[2] if any, else KEYS[1] renamed to KEYS[2] (its ttl kept). */
+export const MOVE = script(`local v = redis.call('GET', KEYS[2])
+if v then return v end
+v = redis.call('GET', KEYS[1])
+if not v then return false end
+redis.call('RENAME', KEYS[1], KEYS[2])
+return v
+`);
+
+/** A value and its ttl in one step (a Cluster migration, whose two keys live in different slots). */
+export const GET_PTTL = script(`local v = redis.call('GET', KEYS[1])
+if not v then return false end
+return {v, redis.call('PTTL', KEYS[1])}
+`);
+
 export const OWNER_READ = script(`${CLOCK}${PRUNE}if ARGV[1] == 'prune' then
   while prune(KEYS[1], KEYS[2], 1000) == 1000 do end
 end

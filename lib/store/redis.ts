@@ -8,7 +8,7 @@ import { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-error
 import { closeClient, createClient, isCluster, type RedisClient as Client } from './redis-client.js';
 import { describe, resolveRedisStoreOptions } from './redis-config.js';
 import type { RedisSerializer as Serializer, RedisStoreOptions as Options, TopLevelRedisOptions as TopLevel } from './redis-options.js';
-import { OWNER_READ, OWNER_REMOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
+import { GET_PTTL, MOVE, OWNER_READ, OWNER_REMOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
 // aliases, not `export type { } from`: the CommonJS entry re-exports them with `export import`
@@ -162,6 +162,30 @@ export class RedisStore extends EventEmitter implements SessionStore {
     if (px === undefined) return;
     if (px <= 0) return this.destroy(key, owner);
     await this.#write('PEXPIRE', 'touch', key, px, [], owner);
+  }
+
+  /**
+   * Moves the session at `fromKey` to `toKey`, its ttl kept, unless `toKey`
+   * holds one; resolves the session at `toKey` afterwards, or null (the
+   * session middleware's `hashIds: { migrate: true }`). Standalone and
+   * Sentinel: one script (GET, then RENAME). Cluster, where the two keys live
+   * in different slots: the value and its ttl are read in one script, written
+   * with `SET NX` (never over a session another request moved, and perhaps
+   * changed, meanwhile), and only then is the old key deleted; a request that
+   * finds neither reads the new key again.
+   */
+  async move(fromKey: string, toKey: string): Promise<Session | null> {
+    if (!this.#isCluster) {
+      const text = await this.#run('MOVE', () => this.#eval(MOVE, [fromKey, toKey], []));
+      return text === null || text === undefined ? null : this.#decode(toKey, String(text));
+    }
+    const found = (await this.#run('MOVE', () => this.#eval(GET_PTTL, [fromKey], []))) as [string, number] | null;
+    if (found === null) return this.get(toKey);
+    const [text, pttl] = found;
+    const client = this.client;
+    const written = await this.#run('MOVE', () => (pttl > 0 ? client.set(toKey, text, 'PX', pttl, 'NX') : client.set(toKey, text, 'NX')));
+    await this.#run('DEL', () => client.del(fromKey));
+    return written === null ? this.get(toKey) : this.#decode(toKey, text);
   }
 
   /**
