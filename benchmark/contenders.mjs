@@ -158,6 +158,36 @@ export const WORKLOADS = [
     variant: 'rolling',
     check: (body) => body === 'hello bench',
   },
+  {
+    id: 'rolling-renew',
+    label: 'rolling, renewAfter, reads',
+    detail: 'rolling: { renewAfter: 60000 }; a returning visitor who only reads (extended at most once a minute)',
+    path: '/read',
+    returning: true,
+    variant: 'rolling-renew',
+    only: ['ours-memory-eager', 'ours-redis-eager'],
+    check: (body) => body === 'hello bench',
+  },
+  {
+    id: 'read-hashed',
+    label: 'returning, reads, hashIds',
+    detail: 'hashIds: true; a returning visitor who only reads',
+    path: '/read',
+    returning: true,
+    variant: 'hashed',
+    only: ['ours-memory-eager', 'ours-redis-eager'],
+    check: (body) => body === 'hello bench',
+  },
+  {
+    id: 'change-hashed',
+    label: 'returning, changes, hashIds',
+    detail: 'hashIds: true; a returning visitor who changes the session on every request',
+    path: '/change',
+    returning: true,
+    variant: 'hashed',
+    only: ['ours-memory-eager', 'ours-redis-eager'],
+    check: (body) => /^[1-9][0-9]*$/.test(body),
+  },
 ];
 
 /**
@@ -187,6 +217,10 @@ export function targetsFor(contender, workload) {
       change: { count: 2 },
       untouched: contender.defer ? { count: 0 } : undefined,
       rolling: { count: 2, exactly: { get: 1, pexpire: 1 } },
+      // the "no store command beyond the read" between renewals
+      'rolling-renew': { count: 1, exactly: { get: 1 } },
+      'read-hashed': { count: 1, exactly: { get: 1 } },
+      'change-hashed': { count: 2 },
     }[workload.id];
     if (commands !== undefined) target.commands = commands;
   }

@@ -6,7 +6,8 @@
 // Options (all optional):
 //   --quick                 short smoke run (about 1 s per cell, small memory check)
 //   --contenders a,b        ids from benchmark/contenders.mjs (default: all)
-//   --workloads a,b         new, read, change, contended, untouched, rolling (default: all)
+//   --workloads a,b         new, read, change, contended, untouched, rolling, rolling-renew, read-hashed,
+//                           change-hashed (default: all)
 //   --duration s --rounds n --warmup s --pool n
 //   --out dir               where latest.json, latest.md and chart.svg go (default benchmark/results)
 //   --patched dir[,dir]     also run this package's contenders from other builds (their dist/cjs/lib): A/B in one run
@@ -164,10 +165,10 @@ async function prepare(run, workload) {
     run.notes.push(`check failed: ${workload.path} answered ${response.status} ${JSON.stringify(body.slice(0, 60))}`);
   }
   if (contender.id !== 'bare') {
-    const expectCookie = ['new', 'change', 'contended', 'rolling'].includes(workload.id);
+    const expectCookie = ['new', 'change', 'contended', 'rolling', 'change-hashed'].includes(workload.id);
     // koa-session in cookie mode rewrites its cookie on a change; every contender does on new and rolling
     if (expectCookie && !setsCookie) run.notes.push(`check failed: ${workload.id} set no cookie`);
-    if ((workload.id === 'read' || workload.id === 'untouched') && setsCookie) {
+    if (['read', 'untouched', 'rolling-renew', 'read-hashed'].includes(workload.id) && setsCookie) {
       run.notes.push(`note: ${workload.id} set a cookie`);
     }
   }

@@ -140,6 +140,44 @@ describe('benchmark (npm run bench -- --quick)', function () {
   });
 });
 
+// The workloads of rolling: { renewAfter } and hashIds, beside the plain ones they are compared with.
+describe('benchmark: rolling with renewAfter and hashIds workloads (--quick)', function () {
+  this.timeout(120_000);
+
+  it('measure this package with no failed request; between renewals a read sets no cookie', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kgs-bench-test-'));
+    try {
+      await run(
+        process.execPath,
+        [
+          'benchmark/run.mjs',
+          '--quick',
+          '--contenders', 'bare,ours-memory-eager',
+          '--workloads', 'read,rolling-renew,read-hashed,change-hashed',
+          '--duration', '0.2',
+          '--warmup', '0',
+          '--rounds', '1',
+          '--no-memory',
+          '--out', out,
+        ],
+        { cwd: root, maxBuffer: 10 * 2 ** 20 },
+      );
+      const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report;
+      expect(report.workloads.map((w) => w.workload)).to.deep.equal(['read', 'rolling-renew', 'read-hashed', 'change-hashed']);
+      for (const workload of report.workloads) {
+        expect(workload.rows.map((r) => r.contender)).to.deep.equal(['bare', 'ours-memory-eager']);
+        for (const row of workload.rows) {
+          expect(row.failedRequests, `${workload.workload}/${row.contender}`).to.equal(0);
+          // a cookie set by a read between renewals is reported here as a note
+          expect(row.notes, `${workload.workload}/${row.contender}`).to.deep.equal([]);
+        }
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
 // The load generator's promise to the workloads: each connection drives its own
 // returning visitors, so no two requests in flight share a session; `shared`
 // (the overlapping-changes workload) has them overlap on purpose.

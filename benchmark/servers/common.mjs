@@ -2,7 +2,7 @@
 // listen-and-report handshake with the runner, and the runner's probes.
 //
 // A server is started with fork() and these variables:
-//   BENCH_VARIANT   'plain' | 'rolling' | 'defer'   ('defer': the untouched route,
+//   BENCH_VARIANT   'plain' | 'rolling' | 'rolling-renew' | 'hashed' | 'defer'   ('defer': the untouched route,
 //                   in defer mode where the contender has one)
 //   BENCH_REDIS_URL the runner's redis-server (Redis contenders only)
 //   BENCH_LIB       the built package (default dist/cjs/lib)
@@ -18,6 +18,10 @@ export const READ_BODY = 'hello ' + USER_NAME;
 
 export const variant = process.env.BENCH_VARIANT ?? 'plain';
 export const rolling = variant === 'rolling';
+/** 'rolling-renew': this package's `rolling: { renewAfter }`, one minute (a run renews each visitor about once). */
+export const renewAfter = variant === 'rolling-renew' ? 60_000 : undefined;
+/** 'hashed': this package's `hashIds: true`. */
+export const hashIds = variant === 'hashed';
 export const deferVariant = variant === 'defer';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));

@@ -3,7 +3,7 @@
 //   BENCH_DEFER  '1' for defer mode (eager and defer are two contenders, whatever the workload)
 //   BENCH_MERGE  '0' for merge: false (whole-session saves: the reference of merge's cost)
 //   BENCH_TTL, BENCH_SWEEP  memory check: store ttl and MemoryStore sweep interval, in ms
-import { benchRedisUrl, importLib, newApp, rolling, routes, serve } from './common.mjs';
+import { benchRedisUrl, hashIds, importLib, newApp, renewAfter, rolling, routes, serve } from './common.mjs';
 
 const { session, MemoryStore } = await importLib('index.js');
 const defer = process.env.BENCH_DEFER === '1';
@@ -18,7 +18,14 @@ if (process.env.BENCH_STORE === 'redis') {
 }
 
 const merge = process.env.BENCH_MERGE !== '0';
-const middleware = session({ store, defer, rolling, merge, ...(ttl === undefined ? {} : { ttl }) });
+const middleware = session({
+  store,
+  defer,
+  rolling: renewAfter === undefined ? rolling : { renewAfter },
+  merge,
+  ...(hashIds ? { hashIds: true } : {}),
+  ...(ttl === undefined ? {} : { ttl }),
+});
 const app = newApp();
 app.use(middleware);
 app.use(routes({ defer }));
