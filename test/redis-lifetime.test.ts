@@ -5,7 +5,7 @@ import { app, agent, cookieValue, setCookies } from './support/app.js';
 import { RedisCluster, RedisServer, stopAllRedis } from './support/redis.js';
 import { FakeClock } from './support/clock.js';
 import { RedisStore } from '../lib/store/redis.js';
-import type { SessionOptions } from '../lib/index.js';
+import type { SessionMiddleware, SessionOptions } from '../lib/index.js';
 
 /** The commands a session request can send. */
 const SESSION_COMMANDS = ['get', 'set', 'del', 'pexpire', 'evalsha', 'eval'];
@@ -129,6 +129,28 @@ for (const make of [standalone, cluster]) {
 
         clock.advance(59_999);
         expect(await commandsDuring(() => a.get('/').expect(200))).to.deep.equal({ get: 1 });
+      });
+
+      it('with the owner index: a renewal updates the owner\'s list, and after log out everywhere a due renewal brings nothing back', async () => {
+        const koa = app({ store, owner: (s) => s.user as string | undefined, rolling: { renewAfter: 60_000 } }, handler);
+        const sessions = koa.middleware[0] as unknown as SessionMiddleware;
+        const a = agent(koa);
+        const sid = cookieValue(await a.get('/login').expect(200), 'koa.sid')!;
+        const loggedIn = clock.now;
+        const savedAt = async () => (await sessions.listSessions('ann', { current: sid })).map((s) => [s.current, s.savedAt.getTime()]);
+        expect(await savedAt()).to.deep.equal([[true, loggedIn]]);
+        clock.advance(59_999);
+        await a.get('/').expect(200);
+        expect(await savedAt(), 'no renewal yet').to.deep.equal([[true, loggedIn]]);
+        clock.advance(1);
+        await a.get('/').expect(200);
+        expect(await savedAt(), 'renewed').to.deep.equal([[true, clock.now]]);
+        expect(await sessions.destroySessions('ann')).to.equal(1);
+        clock.advance(60_000);
+        expect((await a.get('/').expect(200)).body).to.deep.equal({ user: null, count: 0 });
+        expect(await sessions.listSessions('ann')).to.deep.equal([]);
+        const key = 'koa:sess:' + sid;
+        expect(await (await d.nodeFor(key)).command('EXISTS', key)).to.equal(0);
       });
     });
   });
