@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import request from 'supertest';
 import { app, agent, cookieValue } from './support/app.js';
 import { Gate } from './support/gate.js';
-import { RedisCluster, RedisServer, stopAllRedis } from './support/redis.js';
+import { RedisCluster, RedisSentinel, RedisServer, stopAllRedis } from './support/redis.js';
 import { RedisStore } from '../lib/store/redis.js';
 import type { Session, SessionMiddleware, SessionOptions } from '../lib/index.js';
 
@@ -28,6 +28,17 @@ function standalone(): Deployment {
     store: () => new RedisStore({ url: redis.url }),
     nodes: () => [redis],
     nodeFor: async () => redis,
+  };
+}
+
+function sentinel(): Deployment {
+  let set: RedisSentinel;
+  return {
+    label: 'Sentinel (a master, a replica, one sentinel)',
+    start: async () => void (set = await RedisSentinel.start()),
+    store: () => new RedisStore({ sentinels: set.sentinelNodes, name: set.name }),
+    nodes: () => [set.master],
+    nodeFor: async () => set.master,
   };
 }
 
@@ -64,7 +75,7 @@ async function dump(d: Deployment): Promise<string[]> {
   return out;
 }
 
-for (const make of [standalone, cluster]) {
+for (const make of [standalone, sentinel, cluster]) {
   const d = make();
   describe(`hashIds on RedisStore, ${d.label} (real redis-server)`, function () {
     let store: RedisStore;
