@@ -6,6 +6,7 @@ import session, {
   SessionStoreOutageError,
   SessionStoreTimeoutError,
   SessionStoreUnavailableError,
+  type HashIdsOptions,
   type Session,
   type SessionStore,
   type StoreStatus,
@@ -64,6 +65,14 @@ session({ ttl: '1d' });
 session({ storeTimeout: 5000 });
 // @ts-expect-error storeTimeout is a number of ms
 session({ storeTimeout: '5s' });
+session({ rolling: { renewAfter: 60_000 }, absoluteTimeout: 8 * 3_600_000, hashIds: { secret: 's', migrate: true } });
+session({ rolling: true, hashIds: true });
+// @ts-expect-error rolling's object form is { renewAfter: ms }
+session({ rolling: { touchAfter: 60_000 } });
+// @ts-expect-error hashIds' secret is a string of its own, not app.keys' array
+session({ hashIds: { secret: ['a', 'b'] } });
+const hashOptions: HashIdsOptions = { migrate: true };
+session({ hashIds: hashOptions });
 
 const store: SessionStore = {
   get: async () => null,
