@@ -5,14 +5,15 @@
 import '../lib/augment.js';
 import { createSessionMiddleware, type SessionMiddleware } from '../lib/middleware.js';
 import { copyApi, koa1Middleware } from './koa1.js';
-import type { SessionContext, SessionOptions, StoreStatus } from '../lib/types.js';
+import type { SessionContext, SessionOptions } from '../lib/types.js';
+import type { SessionEventMap, SessionEventName } from '../lib/events.js';
 
 /** `session(options)` of the koa v1 entry: a generator function, plus the middleware's API. */
 export interface Koa1SessionMiddleware extends Pick<SessionMiddleware, 'status' | 'sessionStore' | 'close'> {
   (this: SessionContext, next: Generator): Generator;
-  on(event: 'status', listener: (status: StoreStatus, previous: StoreStatus) => void): this;
-  on(event: 'invalid', listener: (info: { reason: string }) => void): this;
-  off(event: 'status' | 'invalid', listener: (...args: never[]) => void): this;
+  /** The middleware's events, as `SessionMiddleware.on` (see docs/audit.md). */
+  on<E extends SessionEventName>(event: E, listener: (...args: SessionEventMap[E]) => void): this;
+  off<E extends SessionEventName>(event: E, listener: (...args: SessionEventMap[E]) => void): this;
 }
 
 /**

@@ -13,6 +13,7 @@
 // lib/index.ts belongs here too (test/package.test.ts compares them).
 import * as api from './index.js';
 import * as errors from './errors.js';
+import * as events from './events.js';
 import * as middleware from './middleware.js';
 import * as memory from './store/memory.js';
 import * as prefixed from './store/prefixed.js';
@@ -61,6 +62,17 @@ namespace session {
   export import RedisStoreStatus = redis.RedisStoreStatus;
   export import ShutdownOptions = stopping.ShutdownOptions;
   export import SessionMiddleware = middleware.SessionMiddleware;
+  export import SessionEventMap = events.SessionEventMap;
+  export import SessionEventName = events.SessionEventName;
+  export import SessionEventBase = events.SessionEventBase;
+  export import SessionCreatedEvent = events.SessionCreatedEvent;
+  export import SessionRegeneratedEvent = events.SessionRegeneratedEvent;
+  export import SessionDestroyedEvent = events.SessionDestroyedEvent;
+  export import SessionExpiredEvent = events.SessionExpiredEvent;
+  export import SessionLostEvent = events.SessionLostEvent;
+  export import SessionInvalidEvent = events.SessionInvalidEvent;
+  export import DestroyCause = events.DestroyCause;
+  export import ExpiredReason = events.ExpiredReason;
   export import Next = middleware.Next;
   export import CloseOptions = types.CloseOptions;
   export import HashIdsOptions = types.HashIdsOptions;

@@ -39,6 +39,19 @@ export {
 } from './errors.js';
 export type { SessionMiddleware, Next } from './middleware.js';
 export type {
+  SessionEventMap,
+  SessionEventName,
+  SessionEventBase,
+  SessionCreatedEvent,
+  SessionRegeneratedEvent,
+  SessionDestroyedEvent,
+  SessionExpiredEvent,
+  SessionLostEvent,
+  SessionInvalidEvent,
+  DestroyCause,
+  ExpiredReason,
+} from './events.js';
+export type {
   CloseOptions,
   HashIdsOptions,
   Session,

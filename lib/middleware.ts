@@ -1,5 +1,5 @@
-import { EventEmitter } from 'node:events';
 import { debuglog } from 'node:util';
+import type { EventEmitter } from 'node:events';
 import type {
   CloseOptions,
   SessionCookie,
@@ -8,6 +8,7 @@ import type {
   SessionContext,
   SessionErrorType,
   SessionOptions,
+  SessionStore,
   StoreStatus,
 } from './types.js';
 import { resolveOptions, type ResolvedOptions } from './options.js';
@@ -22,6 +23,7 @@ import { PrefixedStore } from './store/prefixed.js';
 import { SessionKeys } from './session-keys.js';
 import { StoreWatcher } from './store/watcher.js';
 import { MemoryStore } from './store/memory.js';
+import { SessionEvents, type SessionEventMap, type SessionEventName } from './events.js';
 
 const debug = debuglog('koa-generic-session');
 
@@ -43,10 +45,15 @@ export interface SessionMiddleware {
   readonly status: StoreStatus;
   /** The store as `ctx.sessionStore` shows it (un-prefixed ids). */
   readonly sessionStore: PrefixedStore;
-  /** `status` (status, previous) on every store transition; `invalid` ({ reason }) when stored data is refused. */
-  on(event: 'status', listener: (status: StoreStatus, previous: StoreStatus) => void): this;
-  on(event: 'invalid', listener: (info: { reason: string }) => void): this;
-  off(event: 'status' | 'invalid', listener: (...args: never[]) => void): this;
+  /**
+   * `status` (status, previous) on every store transition; `invalid` when
+   * stored data is refused; and the audit events `created`, `regenerated`,
+   * `destroyed` (with its `cause`), `expired`, `lost`, each with the
+   * session's `handle` (never its id), `owner` and `ctx`. An event nobody
+   * listens to costs nothing (see docs/audit.md).
+   */
+  on<E extends SessionEventName>(event: E, listener: (...args: SessionEventMap[E]) => void): this;
+  off<E extends SessionEventName>(event: E, listener: (...args: SessionEventMap[E]) => void): this;
   /** The live sessions of `owner` (needs the `owner` option); see `PrefixedStore.listSessions`. */
   listSessions: PrefixedStore['listSessions'];
   /** Ends every session of `owner`, optionally except one; see `PrefixedStore.destroySessions`. */
@@ -125,6 +132,16 @@ class RequestState implements VerifiedSignature {
 
 type StatefulContext = SessionContext & { [STATE]?: RequestState };
 
+/** One request's read or merge of a store key, while it runs (see SessionCore.#reading). */
+interface StoreCall {
+  readonly ctx: SessionContext;
+  /** The store reported this call's value as invalid (its own `invalid` event). */
+  refused: boolean;
+}
+
+/** Events that a store's own `invalid` event changes: each refusal is reported once, as `invalid`. */
+const STORE_REPORTED: readonly SessionEventName[] = ['invalid', 'expired', 'lost'];
+
 /** The request's session is no longer in the store (destroyed, expired, removed by a ttl <= 0). */
 function forget(state: RequestState): void {
   state.isNew = true;
@@ -141,7 +158,10 @@ class SessionCore {
   readonly sessionStore: PrefixedStore;
   readonly storeKeys: SessionKeys;
   readonly watcher: StoreWatcher;
-  readonly events = new EventEmitter();
+  readonly events: SessionEvents;
+  /** Store key -> the requests reading or merging it now, so that a store's own `invalid` names its request and stays the only report of that refusal. */
+  readonly #reading = new Map<string, StoreCall[]>();
+  #detachInvalid: (() => void) | undefined;
   readonly #reader: SessionCookieReader;
   readonly #emptyJson: string;
   readonly #genSid: NonNullable<SessionOptions['genSid']>;
@@ -167,7 +187,9 @@ class SessionCore {
       );
     }
     this.storeKeys = new SessionKeys(options.prefix, options.hashIds);
-    this.sessionStore = new PrefixedStore(this.adapter, options, this.storeKeys);
+    this.events = new SessionEvents((sid) => this.storeKeys.key(sid), options.handleKey);
+    this.sessionStore = new PrefixedStore(this.adapter, options, this.storeKeys, this.events);
+    this.#forwardStoreInvalid(client);
     this.watcher = new StoreWatcher(this.adapter, options.reconnectTimeout);
     this.watcher.on('status', (status: StoreStatus, previous: StoreStatus) => {
       // close() ends the watcher's window too: that is a shutdown, not a store that serves again
@@ -276,19 +298,23 @@ class SessionCore {
       if (session !== null && hasExpired(session)) {
         // a store without ttl, or one whose clock runs behind: the cookie's end is the session's end
         debug('stored session past its cookie.expires: destroying it');
-        await this.destroy(ctx, sid, this.options.owner === undefined ? undefined : this.ownerOf(session));
+        const owner = this.options.owner === undefined ? undefined : this.ownerOf(session);
+        await this.destroy(ctx, sid, owner);
+        this.events.expired(ctx, sid, owner, 'expires');
         session = null;
       }
       if (session !== null) {
         state.meta = takeMeta(session);
         // a session stored without cookie options (another library, an old schema) is compared and
         // saved with the configured ones, which the app's object does not gain (see stored())
-        json = this.serialize(this.stored(session, state.meta));
+        json = this.serialize(this.stored(session, state.meta), ctx, sid);
         if (json === '') session = null;
       }
       if (session !== null && (absoluteRemaining(state.meta, this.now(), this.options.absoluteTimeout) ?? 1) <= 0) {
         debug('session past its absolute timeout: destroying it');
-        await this.destroy(ctx, sid, this.options.owner === undefined ? undefined : this.ownerOf(session));
+        const owner = this.options.owner === undefined ? undefined : this.ownerOf(session);
+        await this.destroy(ctx, sid, owner);
+        this.events.expired(ctx, sid, owner, 'absoluteTimeout');
         session = null;
       }
       if (session !== null && this.options.valid !== undefined && !this.options.valid(ctx, session)) {
@@ -315,26 +341,37 @@ class SessionCore {
     state.loaded = true;
   }
 
+  /** The stored session `sid` names, or null: missing (reported as `expired`), refused (`invalid`) or unreadable. */
   async fetch(ctx: SessionContext, sid: string, state?: RequestState): Promise<Session | null> {
+    const key = this.storeKeys.key(sid);
+    const call = this.#track(key, ctx);
     let data: unknown;
     try {
-      data = this.adapter.get(this.storeKeys.key(sid));
+      data = this.adapter.get(key);
       if (data instanceof Promise) data = await data;
       if ((data === null || data === undefined) && this.storeKeys.migrate) {
         data = await this.migrate(sid);
         if (state !== undefined && data !== null && data !== undefined) state.migrated = true;
       }
     } catch (err) {
-      if ((err as { code?: unknown } | null)?.code === 'ENOENT') return null;
-      debug('get session error: %s', (err as Error)?.message);
-      this.#errorHandler(err, 'get', ctx);
+      if ((err as { code?: unknown } | null)?.code !== 'ENOENT') {
+        debug('get session error: %s', (err as Error)?.message);
+        this.#errorHandler(err, 'get', ctx);
+        return null;
+      }
+      data = null;
+    } finally {
+      if (call !== undefined) this.#untrack(key, call);
+    }
+    if (data === null || data === undefined) {
+      // the store answers no session both when it refused the value (it said so itself) and when it has none
+      if (call?.refused !== true) this.events.expired(ctx, sid, undefined, 'missing');
       return null;
     }
-    if (data === null || data === undefined) return null;
     const session = toSession(data);
     if (session === null) {
       debug('stored session refused: not a plain object, or a polluting key');
-      this.events.emit('invalid', { reason: 'stored data is not a plain session object, or it has a prototype-polluting key' });
+      this.events.invalid('stored data is not a plain session object, or it has a prototype-polluting key', 'middleware', key, ctx);
       return null;
     }
     return session;
@@ -368,12 +405,12 @@ class SessionCore {
    * something JSON.stringify throws on: a cycle, a BigInt, a throwing getter or toJSON, or
    * nesting deeper than the stack. Otherwise that user would get a 500 on every request.
    */
-  serialize(session: Session): string {
+  serialize(session: Session, ctx: SessionContext, sid: string): string {
     try {
       return JSON.stringify(session);
     } catch (err) {
       debug('stored session refused: %s', (err as Error)?.message);
-      this.events.emit('invalid', { reason: 'stored session cannot be serialized' });
+      this.events.invalid('stored session cannot be serialized', 'middleware', this.storeKeys.key(sid), ctx);
       return '';
     }
   }
@@ -400,7 +437,8 @@ class SessionCore {
       if (!isValidSessionId(sid) || state.save === false) return;
       ctx.sessionId = sid;
       this.resetSid(ctx);
-      await this.destroy(ctx, sid);
+      // the store is not read: the cookie's session may already have been gone
+      if (await this.destroy(ctx, sid)) this.events.destroyed(ctx, sid, undefined, 'logout');
       return;
     }
     if (!state.loaded) await this.ensureLoaded(state);
@@ -419,9 +457,12 @@ class SessionCore {
     if (session === null || session === undefined) {
       if (!state.isNew && ctx.sessionId) {
         debug('session set to null: destroying it');
+        const sid = ctx.sessionId;
+        const owner = state.owner;
         this.resetSid(ctx);
-        await this.destroy(ctx, ctx.sessionId, state.owner);
+        const destroyed = await this.destroy(ctx, sid, owner);
         forget(state);
+        if (destroyed) this.events.destroyed(ctx, sid, owner, 'logout');
       }
       return;
     }
@@ -478,20 +519,33 @@ class SessionCore {
       const key = this.storeKeys.key(sid);
       if (ttl !== undefined && ttl <= 0) {
         debug('ttl %d: removing the session instead of saving it', ttl);
-        await this.adapter.destroy(key, state.owner === undefined ? undefined : { owner: state.owner });
+        const previous = state.owner;
+        await this.adapter.destroy(key, previous === undefined ? undefined : { owner: previous });
         this.resetSid(ctx);
+        const existed = !state.isNew;
         forget(state);
+        if (existed) this.events.destroyed(ctx, sid, previous, this.#ttlCause(meta, now));
         return;
       }
       const owner = this.ownerChange(state, session);
       json ??= JSON.stringify(stored);
+      const created = state.isNew;
       if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
         const patch = sessionChange(state.originalJson, stored, state.save === true, json);
-        if ((await this.adapter.merge(key, patch, ttl, owner)) === false) {
+        const call = this.#track(key, ctx);
+        let merged: boolean;
+        try {
+          merged = (await this.adapter.merge(key, patch, ttl, owner)) !== false;
+        } finally {
+          if (call !== undefined) this.#untrack(key, call);
+        }
+        if (!merged) {
           // destroyed (log out everywhere, another request) or expired since this request loaded it
           debug('session gone before the merge: not resurrected');
+          const previous = state.owner;
           this.resetSid(ctx);
           forget(state);
+          if (call?.refused !== true) this.events.lost(ctx, sid, previous);
           return;
         }
       } else {
@@ -499,6 +553,7 @@ class SessionCore {
       }
       if (owner !== undefined) state.owner = owner.owner;
       state.migrated = false;
+      if (created) this.events.created(ctx, sid, state.owner);
       this.writeSid(ctx, sid, stored, state);
       state.isNew = false;
       state.originalJson = json;
@@ -526,6 +581,7 @@ class SessionCore {
       if (ttl !== undefined && ttl <= 0) {
         await this.adapter.destroy(this.storeKeys.key(sid), owner);
         this.resetSid(ctx);
+        this.events.destroyed(ctx, sid, state.owner, this.#ttlCause(state.meta, this.now()));
         return;
       }
       await this.adapter.touch(this.storeKeys.key(sid), ttl, owner);
@@ -537,7 +593,8 @@ class SessionCore {
     }
   }
 
-  async destroy(ctx: SessionContext, sid: string, owner?: string): Promise<void> {
+  /** Resolves true once the store destroyed it, false when the error handler took a failure. */
+  async destroy(ctx: SessionContext, sid: string, owner?: string): Promise<boolean> {
     this.#inflight++;
     try {
       if (this.watcher.status !== 'available') await this.watcher.wait();
@@ -545,9 +602,11 @@ class SessionCore {
       await this.adapter.destroy(this.storeKeys.key(sid), change);
       // a session not migrated yet is still under its raw key
       if (this.storeKeys.migrate) await this.adapter.destroy(this.storeKeys.raw(sid), change);
+      return true;
     } catch (err) {
       debug('destroy session error: %s', (err as Error)?.message);
       this.#errorHandler(err, 'destroy', ctx);
+      return false;
     } finally {
       this.#settle();
     }
@@ -556,16 +615,20 @@ class SessionCore {
   async regenerate(state: RequestState): Promise<Session> {
     const ctx = state.ctx;
     await this.ensureLoaded(state);
-    if (!state.isNew && ctx.sessionId) {
+    const previous = !state.isNew && ctx.sessionId ? ctx.sessionId : undefined;
+    const owner = state.owner;
+    if (previous !== undefined) {
       debug('regenerating: destroying the previous session');
-      await this.destroy(ctx, ctx.sessionId, state.owner);
+      await this.destroy(ctx, previous, owner);
     }
     forget(state);
     const session = this.newSession();
     state.session = session;
     state.assigned = false;
-    ctx.sessionId = await this.newSid(ctx);
+    const sid = await this.newSid(ctx);
+    ctx.sessionId = sid;
     this.resetSid(ctx);
+    this.events.regenerated(ctx, sid, previous, owner);
     return session;
   }
 
@@ -675,6 +738,58 @@ class SessionCore {
     if (signed !== false) checkKeys(ctx.app.keys, signed !== undefined && signed !== null);
   }
 
+  /* ---- events ---- */
+
+  /** A write's ttl came out at or below 0: the absolute end passed, or the ttl (option or cookie) ran out. */
+  #ttlCause(meta: SessionMeta | undefined, now: number): 'absoluteTimeout' | 'ttl' {
+    return (absoluteRemaining(meta, now, this.options.absoluteTimeout) ?? 1) <= 0 ? 'absoluteTimeout' : 'ttl';
+  }
+
+  /**
+   * Forwards the store's own `invalid` events (RedisStore's: { key, reason })
+   * to the middleware's listeners, with the request that read the value. The
+   * store is subscribed to only once someone listens to an event it changes,
+   * so many middlewares on one store add no listeners to it for nothing.
+   */
+  #forwardStoreInvalid(client: SessionStore): void {
+    const store = client as unknown as Partial<Pick<EventEmitter, 'on' | 'off'>>;
+    if (typeof store.on !== 'function' || typeof store.off !== 'function') return;
+    const forward = (info: unknown): void => {
+      const { key, reason } = (info ?? {}) as { key?: unknown; reason?: unknown };
+      const storeKey = typeof key === 'string' ? key : undefined;
+      // another middleware's session on a shared store
+      if (storeKey !== undefined && !storeKey.startsWith(this.options.prefix)) return;
+      const call = storeKey === undefined ? undefined : this.#reading.get(storeKey)?.find((each) => !each.refused);
+      if (call !== undefined) call.refused = true;
+      this.events.invalid(typeof reason === 'string' ? reason : 'refused by the store', 'store', storeKey, call?.ctx);
+    };
+    const attach = (event: string | symbol): void => {
+      if (this.#detachInvalid !== undefined || !STORE_REPORTED.includes(event as SessionEventName)) return;
+      store.on!('invalid', forward);
+      this.#detachInvalid = () => store.off!('invalid', forward);
+      this.events.off('newListener', attach);
+    };
+    this.events.on('newListener', attach);
+  }
+
+  /** Records a read or merge of `key` while someone listens to what a store refusal changes; else nothing. */
+  #track(key: string, ctx: SessionContext): StoreCall | undefined {
+    if (this.#detachInvalid === undefined) return undefined;
+    const call: StoreCall = { ctx, refused: false };
+    const calls = this.#reading.get(key);
+    if (calls === undefined) this.#reading.set(key, [call]);
+    else calls.push(call);
+    return call;
+  }
+
+  #untrack(key: string, call: StoreCall): void {
+    const calls = this.#reading.get(key);
+    if (calls === undefined) return;
+    const rest = calls.filter((each) => each !== call);
+    if (rest.length === 0) this.#reading.delete(key);
+    else this.#reading.set(key, rest);
+  }
+
   /* ---- shutdown ---- */
 
   #settle(): void {
@@ -708,6 +823,7 @@ class SessionCore {
       const drained = await this.#drain(timeout);
       if (!drained) debug('close(): %d session writes still running after %dms', this.#inflight, timeout);
       if (options.closeStore !== false) await this.adapter.shutdown();
+      this.#detachInvalid?.();
     })());
   }
 }

@@ -27,6 +27,7 @@ export interface ResolvedOptions {
   degraded: boolean;
   merge: boolean;
   owner: NonNullable<SessionOptions['owner']> | undefined;
+  handleKey: string | undefined;
 }
 
 export const DEFAULT_COOKIE: Readonly<SessionCookie> = Object.freeze({
@@ -134,6 +135,7 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   owner: fn,
   absoluteTimeout: positiveMs,
   hashIds,
+  handleKey: (v) => (typeof v === 'string' && v.length > 0 ? undefined : 'a non-empty string (a secret shared by every process of the app)'),
 };
 
 const maxAge: Check = (v) => (v === null ? undefined : ms(v) && 'a finite number of ms, 0 or more, or null for a browser-session cookie');
@@ -303,5 +305,6 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     degraded: options.degraded ?? false,
     merge: options.merge ?? true,
     owner: options.owner,
+    handleKey: options.handleKey,
   };
 }

@@ -235,6 +235,15 @@ export interface SessionOptions {
    */
   owner?: (session: Session) => string | null | undefined;
   /**
+   * The secret session handles (`listSessions()`, the events) are keyed with:
+   * an HMAC-SHA256 of the store key. Give every process of the app the same
+   * one, and keep it when `app.keys` rotate: a new one changes every handle.
+   * Default: a public key, so a handle is a plain hash of the store key (not
+   * reversible for the default random ids; set one when `genSid` makes
+   * guessable ids or handles leave your systems, e.g. in audit logs).
+   */
+  handleKey?: string;
+  /**
    * Save only what a request changed (top-level keys), merged atomically into
    * the stored session, when the store supports it (`merge()`); `false` brings
    * back whole-session saves. Default `true`.

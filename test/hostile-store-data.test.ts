@@ -264,8 +264,10 @@ describe('hostile values in Redis (RedisStore)', () => {
       expect(res.body.user).to.equal(null);
       expect(res.body.sid).to.not.equal(SID);
       expect(pollution()).to.deep.equal([]);
-      // reported once: by RedisStore when the text is not a session, by the middleware when it cannot be serialized
-      expect(storeInvalid.length - before + invalid.length, 'invalid events (store + middleware)').to.equal(1);
+      // refused once, by RedisStore when the text is not a session or by the middleware when it cannot be
+      // serialized; the middleware's listeners hear of it once either way (the store's event is forwarded)
+      expect(storeInvalid.length - before, 'invalid events of the store').to.be.at.most(1);
+      expect(invalid.length, 'invalid events of the middleware').to.equal(1);
       // the refused value is left alone; the new session went to its own key
       expect(await redis.command('GET', KEY)).to.equal(v.text);
       expect(await redis.command('EXISTS', 'koa:sess:' + String(res.body.sid))).to.equal(1);

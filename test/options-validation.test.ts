@@ -35,6 +35,7 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   owner: ['userId', 42, {}, true],
   absoluteTimeout: [0, -1, NaN, Infinity, '3600000', true, {}],
   hashIds: ['true', 1, [], { secret: '' }, { secret: 42 }, { migrate: 'yes' }, { salt: 'x' }, { secret: 'x', migrate: true, keys: [] }],
+  handleKey: ['', 42, true, {}, Buffer.from('secret')],
 };
 
 const BAD_COOKIE: Record<string, unknown[]> = {

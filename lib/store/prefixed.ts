@@ -1,13 +1,13 @@
-import { createHash } from 'node:crypto';
 import type { Session } from '../types.js';
 import type { ResolvedOptions } from '../options.js';
 import type { StoreAdapter } from './adapter.js';
 import { sessionTtl, toSession } from '../session.js';
 import { SessionKeys } from '../session-keys.js';
+import { handleOf, type DestroyCause, type SessionEvents } from '../events.js';
 
 /** One live session of an owner, as `listSessions()` shows it: never its id, which is a credential. */
 export interface SessionInfo {
-  /** An opaque, stable handle for this session (a hash of its store key). */
+  /** An opaque handle for this session, the same in its events: an HMAC of its store key (see the `handleKey` option). */
   handle: string;
   /** True for the session named by `listSessions(owner, { current })`. */
   current: boolean;
@@ -15,10 +15,6 @@ export interface SessionInfo {
   savedAt: Date;
   /** ms left before it expires, or null for no expiry. */
   ttl: number | null;
-}
-
-function handleOf(key: string): string {
-  return createHash('sha256').update(key).digest('base64url').slice(0, 22);
 }
 
 function checkOwner(owner: unknown, method: string): asserts owner is string {
@@ -37,9 +33,18 @@ export class PrefixedStore {
   readonly #adapter: StoreAdapter;
   /** Ids to store keys: prefixed, and hashed with `hashIds`. */
   readonly #keys: SessionKeys;
+  readonly #handleKey: string | undefined;
+  readonly #events: SessionEvents | undefined;
 
-  constructor(adapter: StoreAdapter, options: ResolvedOptions, keys = new SessionKeys(options.prefix, options.hashIds)) {
+  constructor(
+    adapter: StoreAdapter,
+    options: ResolvedOptions,
+    keys = new SessionKeys(options.prefix, options.hashIds),
+    events?: SessionEvents,
+  ) {
     this.#adapter = adapter;
+    this.#handleKey = options.handleKey;
+    this.#events = events;
     this.client = adapter.client;
     this.options = { prefix: options.prefix, ttl: options.ttl };
     this.#keys = keys;
@@ -76,7 +81,7 @@ export class PrefixedStore {
     return (await this.#adapter.listOwned(owner))
       .filter((row) => row.key.startsWith(prefix))
       .map((row) => ({
-        handle: handleOf(row.key),
+        handle: handleOf(row.key, this.#handleKey),
         current: row.key === current,
         createdAt: new Date(row.createdAt),
         savedAt: new Date(row.savedAt),
@@ -94,7 +99,19 @@ export class PrefixedStore {
   async destroySessions(owner: string, options: { except?: string | null } = {}): Promise<number> {
     checkOwner(owner, 'destroySessions');
     this.#assertIndexed();
-    return this.#adapter.destroyOwned(owner, options.except ? this.#keys.key(options.except) : undefined);
+    const except = options.except ? this.#keys.key(options.except) : undefined;
+    // the index names no ended key: with a `destroyed` listener, the sessions are listed first (one more round trip)
+    const listed = this.#events?.listenerCount('destroyed') ? await this.#adapter.listOwned(owner) : undefined;
+    const ended = await this.#adapter.destroyOwned(owner, except);
+    if (listed !== undefined) this.#ended(listed.map((row) => row.key).filter((key) => key !== except), owner, 'destroySessions');
+    return ended;
+  }
+
+  /** Reports sessions the owner API ended (`destroyed` with `cause`); own keys only, on a shared store. */
+  #ended(keys: readonly string[], owner: string, cause: DestroyCause): void {
+    for (const key of keys) {
+      if (key.startsWith(this.options.prefix)) this.#events?.destroyedKey(undefined, key, owner, cause);
+    }
   }
 
   #assertIndexed(): void {

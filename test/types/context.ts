@@ -51,6 +51,23 @@ mw.on('status', (now, before) => {
 void mw.close({ timeout: 100 });
 void status;
 
+mw.on('destroyed', (event) => {
+  const cause: 'logout' | 'destroySession' | 'destroySessions' | 'limit' | 'ttl' | 'absoluteTimeout' = event.cause;
+  const handle: string = event.handle;
+  const owner: string | undefined = event.owner;
+  void [cause, handle, owner, event.ctx?.path];
+});
+mw.on('regenerated', (event) => void [event.previous, event.ctx.path]);
+mw.on('invalid', ({ reason, source }) => void [reason, source]);
+mw.on('lost', (event) => void event.ctx.path);
+// @ts-expect-error no such event
+mw.on('deleted', () => {});
+// @ts-expect-error an expired event has a reason, not a cause
+mw.on('expired', (event) => void event.cause);
+session({ handleKey: 'a secret' });
+// @ts-expect-error handleKey is a string
+session({ handleKey: 42 });
+
 // @ts-expect-error unknown options are refused at compile time too (at run time they only warn)
 session({ rolls: true });
 // @ts-expect-error an option of another middleware sharing the object is refused at compile time
