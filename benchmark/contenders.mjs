@@ -69,6 +69,15 @@ export const CONTENDERS = [
     workloads: ['change', 'contended'],
   },
   {
+    id: 'ours-memory-audit',
+    label: 'koa-generic-session-ts, MemoryStore, audit listeners',
+    server: 'ours.mjs',
+    env: { BENCH_STORE: 'memory', BENCH_AUDIT: '1' },
+    ours: true,
+    reference: 'audit',
+    workloads: ['new', 'read', 'change'],
+  },
+  {
     id: 'kgs-memory',
     label: 'koa-generic-session@2.3.1, MemoryStore',
     server: 'kgs.mjs',

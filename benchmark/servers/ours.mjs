@@ -2,6 +2,7 @@
 //   BENCH_STORE  'memory' | 'redis'
 //   BENCH_DEFER  '1' for defer mode (eager and defer are two contenders, whatever the workload)
 //   BENCH_MERGE  '0' for merge: false (whole-session saves: the reference of merge's cost)
+//   BENCH_AUDIT  '1': a listener on every session event that builds the JSON line an audit log would write
 //   BENCH_TTL, BENCH_SWEEP  memory check: store ttl and MemoryStore sweep interval, in ms
 import { benchRedisUrl, hashIds, importLib, newApp, renewAfter, rolling, routes, serve } from './common.mjs';
 
@@ -26,6 +27,15 @@ const middleware = session({
   ...(hashIds ? { hashIds: true } : {}),
   ...(ttl === undefined ? {} : { ttl }),
 });
+if (process.env.BENCH_AUDIT === '1') {
+  // what an audit log does per event, short of the write (kept so the work is not optimized away)
+  let last = '';
+  const audit = (event) => (payload) => {
+    last = JSON.stringify({ at: Date.now(), event, handle: payload.handle, owner: payload.owner, ip: payload.ctx?.ip });
+  };
+  for (const event of ['created', 'regenerated', 'destroyed', 'expired', 'lost', 'invalid']) middleware.on(event, audit(event));
+  process.on('exit', () => void last);
+}
 const app = newApp();
 app.use(middleware);
 app.use(routes({ defer }));
