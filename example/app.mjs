@@ -8,6 +8,7 @@ import Koa from 'koa';
 import session, { MemoryStore } from 'koa-generic-session-ts';
 
 const MAX_FORM_BYTES = 4096;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const MAX_NAME_LENGTH = 32;
 const MAX_NOTE_LENGTH = 200;
 
@@ -94,10 +95,20 @@ export async function createApp(options = {}) {
   app.use(async (ctx, next) => {
     ctx.set('Content-Security-Policy', CSP);
     ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
+    // not no-referrer: under it Chromium sends `Origin: null` with this site's own form posts, which
+    // the origin check below could not tell from a sandboxed page elsewhere; same-origin sends our
+    // own origin to us and nothing to other sites
+    ctx.set('Referrer-Policy', 'same-origin');
     ctx.set('Cache-Control', 'no-store');
     if (ctx.path === '/favicon.ico') {
       ctx.status = 204;
+      return;
+    }
+    // before the sessions: a refused request neither reads nor writes one
+    if (!SAFE_METHODS.has(ctx.method) && !sameOrigin(ctx)) {
+      ctx.status = 403;
+      ctx.type = 'text';
+      ctx.body = 'Refused: this form was sent from another site.\n';
       return;
     }
     await next();
@@ -153,8 +164,7 @@ ${body}
     'GET /devices': (ctx) => devices(ctx, page, storeName, ownerIndex),
     'POST /devices/end-others': async (ctx) => {
       // same care as the other forms: an HTML form post only (no cross-site
-      // fetch with a JSON body), and the SameSite=Lax cookie is not sent with
-      // a cross-site POST, so another site cannot press this button for you
+      // fetch with a JSON body), from a page of this origin (see sameOrigin)
       await readForm(ctx);
       const s = ctx.session;
       if (typeof s.user !== 'string') {
@@ -408,6 +418,26 @@ function countReads(store, counter) {
       return value.bind(target);
     },
   });
+}
+
+/**
+ * A state-changing request must come from this site's own pages. The
+ * SameSite=Lax cookie already stays home on a cross-site POST, but not on a
+ * POST from another origin of the same site (another port, a sibling
+ * subdomain), and a refused cookie would still let such a form act on the
+ * anonymous session. Browsers send Origin with every POST and, in current
+ * ones, Sec-Fetch-Site: either one naming another origin is refused. A
+ * request with neither (curl, a script) is not a browser acting for someone
+ * else, and passes.
+ */
+function sameOrigin(ctx) {
+  const site = ctx.get('Sec-Fetch-Site');
+  // 'none': typed in the address bar or a bookmark
+  if (site !== '' && site !== 'same-origin' && site !== 'none') return false;
+  const origin = ctx.get('Origin');
+  // 'null' (a sandboxed frame, a file: page) names no origin of ours either. Built from the request's
+  // own host: koa 3's ctx.origin is the Origin header itself (koa 2's was protocol and host)
+  return origin === '' || origin === `${ctx.protocol}://${ctx.host}`;
 }
 
 async function readForm(ctx) {

@@ -384,9 +384,85 @@ describe('demo (example/)', function () {
         for (const c of contexts) await c.close();
       }
     });
+
+    it('a form posted from a page of another origin (another port of 127.0.0.1) is refused with 403', async function () {
+      // same site (127.0.0.1), other origin: Chromium sends the SameSite=Lax cookie with this POST
+      const evil = http.createServer((req, res) => {
+        res.setHeader('Content-Type', 'text/html');
+        res.end(`<!doctype html><title>another site</title>
+<form method="post" action="${running.base}/logout"><button>Win a prize</button></form>
+<form method="post" action="${running.base}/login"><input type="hidden" name="username" value="Mallory"><button>Claim</button></form>`);
+      });
+      evil.listen(0, '127.0.0.1');
+      await once(evil, 'listening');
+      const evilBase = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+      try {
+        await page.goto(url('/'));
+        await logIn('Ada');
+        const reads = running.demo.storeReads;
+        for (const button of ['Win a prize', 'Claim']) {
+          await page.goto(evilBase + '/');
+          const [response] = await Promise.all([
+            page.waitForResponse((r) => r.url().startsWith(running.base) && r.request().method() === 'POST'),
+            page.getByRole('button', { name: button }).click(),
+          ]);
+          expect(response.status(), button).to.equal(403);
+          expect(await response.request().headerValue('origin')).to.equal(evilBase);
+          expect(await page.locator('body').textContent()).to.contain('Refused: this form was sent from another site.');
+        }
+        expect(running.demo.storeReads, 'a refused form touches no session').to.equal(reads);
+        await page.goto(url('/'));
+        expect(await text('#user'), 'still signed in, as herself').to.equal('Ada');
+        // the same forms on the demo's own pages work
+        await Promise.all([page.waitForURL(url('/logged-out')), page.getByRole('button', { name: 'Log out' }).click()]);
+        expect(await page.getByText('You are signed out').isVisible()).to.equal(true);
+      } finally {
+        evil.closeAllConnections();
+        evil.close();
+      }
+    });
   });
 
   describe('over plain HTTP', function () {
+    it('state-changing requests: another Origin or a cross-site Sec-Fetch-Site gets 403; same origin and none pass', async function () {
+      const demo = await createApp({ keys: ['demo test key'] });
+      try {
+        const agent = request.agent(demo.app.callback());
+        const form = (path: string, headers: Record<string, string>) =>
+          agent.post(path).type('form').set(headers).send({ username: 'Ada' });
+        for (const headers of [
+          { Origin: 'http://evil.example' },
+          { Origin: 'null' },
+          { 'Sec-Fetch-Site': 'cross-site' },
+          { 'Sec-Fetch-Site': 'same-site' },
+        ]) {
+          const res = await form('/login', headers);
+          expect(res.status, JSON.stringify(headers)).to.equal(403);
+          expect(res.text).to.equal('Refused: this form was sent from another site.\n');
+          expect(res.headers['set-cookie'], 'no session touched').to.equal(undefined);
+        }
+        const server = demo.app.listen(0, '127.0.0.1');
+        await once(server, 'listening');
+        const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        try {
+          const same = await fetch(origin + '/login', {
+            method: 'POST',
+            headers: { Origin: origin, 'Sec-Fetch-Site': 'same-origin', 'Content-Type': 'application/x-www-form-urlencoded' },
+            body: 'username=Ada',
+            redirect: 'manual',
+          });
+          expect(same.status, 'a form of this origin').to.equal(303);
+        } finally {
+          server.close();
+        }
+        // a client that sends neither header (curl) is no browser acting for someone else
+        expect((await form('/logout', {})).status).to.equal(303);
+        expect((await agent.get('/').set('Sec-Fetch-Site', 'cross-site')).status, 'a link from elsewhere still opens pages').to.equal(200);
+      } finally {
+        await demo.close();
+      }
+    });
+
     it('serves the home page with a session cookie and a strict content security policy', async function () {
       const demo = await createApp({ keys: ['demo test key'] });
       try {
