@@ -51,6 +51,7 @@ namespace session {
   export import SessionStoreTimeoutError = api.SessionStoreTimeoutError;
   export import SessionKeysMissingError = api.SessionKeysMissingError;
   export import SessionKeysInvalidError = api.SessionKeysInvalidError;
+  export import SessionDescribeError = api.SessionDescribeError;
   export import StoreMethod = errors.StoreMethod;
 
   export import MemoryStoreOptions = memory.MemoryStoreOptions;
@@ -86,6 +87,7 @@ namespace session {
   export import SessionPatch = types.SessionPatch;
   export import OwnedSession = types.OwnedSession;
   export import OwnerChange = types.OwnerChange;
+  export import DeviceInfo = types.DeviceInfo;
   export import SessionStore = types.SessionStore;
   export import StoreResult = types.StoreResult;
   export import StoreStatus = types.StoreStatus;

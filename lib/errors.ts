@@ -88,3 +88,16 @@ export class SessionKeysInvalidError extends SessionError {
     );
   }
 }
+
+/**
+ * The `describe` option threw or returned something that cannot be recorded:
+ * not a flat object of strings, numbers, booleans and nulls, or longer than
+ * `limit` characters as JSON. Reported on the app's `error` event; the
+ * session is saved without device info, so a sign-in is never lost over it.
+ */
+export class SessionDescribeError extends SessionError {
+  override readonly code = 'ERR_SESSION_DESCRIBE';
+  constructor(problem: string, options?: { cause?: unknown }) {
+    super(`session() option "describe" ${problem}; the session was saved without device info`, options);
+  }
+}

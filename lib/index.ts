@@ -35,6 +35,7 @@ export {
   SessionStoreTimeoutError,
   SessionKeysMissingError,
   SessionKeysInvalidError,
+  SessionDescribeError,
   type StoreMethod,
 } from './errors.js';
 export type { SessionMiddleware, Next } from './middleware.js';
@@ -64,6 +65,7 @@ export type {
   SessionPatch,
   OwnedSession,
   OwnerChange,
+  DeviceInfo,
   SessionStore,
   StoreResult,
   StoreStatus,

@@ -18,6 +18,7 @@ import { absoluteRemaining, capTtl, metaForWrite, takeMeta, withMeta, type Sessi
 import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
 import { checkKeys } from './keys.js';
 import { OutageLog } from './outage.js';
+import { deviceInfo } from './device.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
 import { PrefixedStore } from './store/prefixed.js';
 import { SessionKeys } from './session-keys.js';
@@ -58,6 +59,8 @@ export interface SessionMiddleware {
   listSessions: PrefixedStore['listSessions'];
   /** Ends every session of `owner`, optionally except one; see `PrefixedStore.destroySessions`. */
   destroySessions: PrefixedStore['destroySessions'];
+  /** Ends the session of `owner` that `listSessions` shows with `handle`; see `PrefixedStore.destroySession`. */
+  destroySession: PrefixedStore['destroySession'];
   /**
    * Graceful shutdown: marks the coming store disconnect as intended, waits
    * for in-flight session writes (up to `timeout`), then closes the store.
@@ -528,6 +531,7 @@ class SessionCore {
         return;
       }
       const owner = this.ownerChange(state, session);
+      if (owner?.owner !== undefined) this.describeOwner(ctx, session, owner);
       json ??= JSON.stringify(stored);
       const created = state.isNew;
       if (this.options.merge && this.adapter.canMerge && !state.isNew && state.originalJson !== '') {
@@ -554,6 +558,8 @@ class SessionCore {
       if (owner !== undefined) state.owner = owner.owner;
       state.migrated = false;
       if (created) this.events.created(ctx, sid, state.owner);
+      // sessions the owner's limit ended to make room for this one
+      for (const ended of owner?.ended ?? []) this.events.destroyedKey(ctx, ended, owner!.owner, 'limit');
       this.writeSid(ctx, sid, stored, state);
       state.isNew = false;
       state.originalJson = json;
@@ -577,13 +583,14 @@ class SessionCore {
       if (this.watcher.status !== 'available') await this.watcher.wait();
       const remaining = absoluteRemaining(state.meta, this.now(), this.options.absoluteTimeout);
       const ttl = capTtl(sessionTtl(this.options.ttl, stored), remaining);
-      const owner = state.owner === undefined ? undefined : { owner: state.owner, previous: state.owner };
+      const owner: OwnerChange | undefined = state.owner === undefined ? undefined : { owner: state.owner, previous: state.owner };
       if (ttl !== undefined && ttl <= 0) {
         await this.adapter.destroy(this.storeKeys.key(sid), owner);
         this.resetSid(ctx);
         this.events.destroyed(ctx, sid, state.owner, this.#ttlCause(state.meta, this.now()));
         return;
       }
+      if (owner !== undefined) this.describeOwner(ctx, session, owner);
       await this.adapter.touch(this.storeKeys.key(sid), ttl, owner);
       this.writeSid(ctx, sid, stored, state);
     } catch (err) {
@@ -655,6 +662,18 @@ class SessionCore {
     if (this.options.owner === undefined) return undefined;
     const owner = this.ownerOf(session);
     return owner === undefined && state.owner === undefined ? undefined : { owner, previous: state.owner };
+  }
+
+  /**
+   * Adds what rides with an owner's write: the device info (`describe`), which
+   * never fails the save (see SessionDescribeError), and the owner's limit.
+   */
+  describeOwner(ctx: SessionContext, session: Session, change: OwnerChange): void {
+    if (this.options.maxSessionsPerOwner !== undefined) change.limit = this.options.maxSessionsPerOwner;
+    if (this.options.describe === undefined) return;
+    const info = deviceInfo(this.options.describe, ctx, session);
+    if (typeof info === 'string') change.info = info;
+    else ctx.app.emit('error', info, ctx);
   }
 
   /* ---- session id transport ---- */
@@ -925,6 +944,7 @@ export function createSessionMiddleware(options?: SessionOptions): SessionMiddle
     close: { value: (closeOptions?: CloseOptions) => core.close(closeOptions) },
     listSessions: { value: core.sessionStore.listSessions.bind(core.sessionStore) },
     destroySessions: { value: core.sessionStore.destroySessions.bind(core.sessionStore) },
+    destroySession: { value: core.sessionStore.destroySession.bind(core.sessionStore) },
   });
   return middleware;
 }

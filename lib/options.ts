@@ -28,6 +28,8 @@ export interface ResolvedOptions {
   merge: boolean;
   owner: NonNullable<SessionOptions['owner']> | undefined;
   handleKey: string | undefined;
+  describe: NonNullable<SessionOptions['describe']> | undefined;
+  maxSessionsPerOwner: number | undefined;
 }
 
 export const DEFAULT_COOKIE: Readonly<SessionCookie> = Object.freeze({
@@ -136,6 +138,8 @@ const OPTION_CHECKS: Record<keyof SessionOptions, Check> = {
   absoluteTimeout: positiveMs,
   hashIds,
   handleKey: (v) => (typeof v === 'string' && v.length > 0 ? undefined : 'a non-empty string (a secret shared by every process of the app)'),
+  describe: fn,
+  maxSessionsPerOwner: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 ? undefined : 'a whole number, 1 or more'),
 };
 
 const maxAge: Check = (v) => (v === null ? undefined : ms(v) && 'a finite number of ms, 0 or more, or null for a browser-session cookie');
@@ -282,6 +286,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   const key = options.key ?? 'koa.sid';
   checkNamePrefix(key, cookie);
+  for (const name of ['describe', 'maxSessionsPerOwner'] as const) {
+    if (options[name] !== undefined && options.owner === undefined) {
+      throw new TypeError(
+        `session() options: option "${name}" works on the owner index: pass "owner" too, a function of the session returning its owner (e.g. the user id)`,
+      );
+    }
+  }
 
   return {
     key,
@@ -306,5 +317,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     merge: options.merge ?? true,
     owner: options.owner,
     handleKey: options.handleKey,
+    describe: options.describe,
+    maxSessionsPerOwner: options.maxSessionsPerOwner,
   };
 }

@@ -75,7 +75,25 @@ export interface SessionPatch {
 export interface OwnerChange {
   owner?: string | undefined;
   previous?: string | undefined;
+  /**
+   * With the `describe` option: the device info as JSON text (an object, at
+   * most `DEVICE_INFO_MAX` characters), recorded with the owner's entry of
+   * this session together with the time of this write (`lastSeenAt`).
+   */
+  info?: string | undefined;
+  /**
+   * With the `maxSessionsPerOwner` option: when this write records a session
+   * that `owner` did not have yet and the owner then has more than `limit`,
+   * the store ends the ones seen least recently (by `lastSeenAt`) until
+   * `limit` remain, never the one being written.
+   */
+  limit?: number | undefined;
+  /** Filled by the store: the keys of the sessions it ended to keep `limit`. */
+  ended?: string[] | undefined;
 }
+
+/** What the `describe` option returns: a flat object of short values. */
+export type DeviceInfo = Record<string, string | number | boolean | null>;
 
 /** One live session of an owner, as a store reports it (keys are store keys). */
 export interface OwnedSession {
@@ -86,6 +104,10 @@ export interface OwnedSession {
   savedAt: number;
   /** Epoch ms when it expires, or null for no expiry. */
   expiresAt: number | null;
+  /** Epoch ms of the last write that recorded it (a save, or a `rolling` extension). */
+  lastSeenAt?: number;
+  /** The device info (`OwnerChange.info`) of its last write that carried some, as JSON text. */
+  info?: string;
 }
 
 /**
@@ -243,6 +265,23 @@ export interface SessionOptions {
    * guessable ids or handles leave your systems, e.g. in audit logs).
    */
   handleKey?: string;
+  /**
+   * With `owner`: what to show of the device a session is used from, such as
+   * `{ userAgent: ctx.get('user-agent'), ip: ctx.ip }`, a flat object of
+   * strings, numbers, booleans and nulls, at most 1024 characters as JSON.
+   * Called on every save and `rolling` extension of a session with an owner;
+   * recorded in the owner index by the same store write, and returned by
+   * `listSessions()` as `info`. A value past the bound, or one that throws, is
+   * reported as a `SessionDescribeError` on the app's `error` event and the
+   * session is saved without it.
+   */
+  describe?(ctx: SessionContext, session: Session): DeviceInfo;
+  /**
+   * With `owner`: the most sessions one owner may have. A save that records a
+   * new session of an owner who already has this many ends the ones seen
+   * least recently (by `lastSeenAt`). Default: no limit.
+   */
+  maxSessionsPerOwner?: number;
   /**
    * Save only what a request changed (top-level keys), merged atomically into
    * the stored session, when the store supports it (`merge()`); `false` brings

@@ -36,6 +36,8 @@ const BAD: Record<keyof SessionOptions, unknown[]> = {
   absoluteTimeout: [0, -1, NaN, Infinity, '3600000', true, {}],
   hashIds: ['true', 1, [], { secret: '' }, { secret: 42 }, { migrate: 'yes' }, { salt: 'x' }, { secret: 'x', migrate: true, keys: [] }],
   handleKey: ['', 42, true, {}, Buffer.from('secret')],
+  describe: ['userAgent', 42, {}, true],
+  maxSessionsPerOwner: [0, -1, 1.5, NaN, Infinity, '3', true, {}],
 };
 
 const BAD_COOKIE: Record<string, unknown[]> = {

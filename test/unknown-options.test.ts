@@ -29,7 +29,7 @@ describe('unknown session() options: a warning, not an exception', () => {
         code: 'KGS_UNKNOWN_OPTION',
         message:
           'session(): unknown option "secret" is ignored; known options: key, prefix, store, ttl, rolling, defer, allowEmpty, ' +
-          'genSid, errorHandler, valid, beforeSave, sessionIdStore, cookie, reconnectTimeout, storeTimeout, degraded, merge, owner, absoluteTimeout, hashIds, handleKey',
+          'genSid, errorHandler, valid, beforeSave, sessionIdStore, cookie, reconnectTimeout, storeTimeout, degraded, merge, owner, absoluteTimeout, hashIds, handleKey, describe, maxSessionsPerOwner',
       },
       { code: 'KGS_UNKNOWN_OPTION', message: warnings[1]!.message },
       { code: 'KGS_UNKNOWN_OPTION', message: 'session(): unknown cookie option "secret" is ignored; did you mean "secure"?' },

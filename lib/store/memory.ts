@@ -9,6 +9,9 @@ interface Entry {
   owner: string | undefined;
   createdAt: number;
   savedAt: number;
+  /** The last write that passed an owner (a save or a touch), and the device info it carried. */
+  seenAt: number;
+  info: string | undefined;
 }
 
 export interface MemoryStoreOptions {
@@ -96,9 +99,11 @@ export class MemoryStore {
       owner: previous?.owner,
       createdAt: previous?.createdAt ?? now,
       savedAt: now,
+      seenAt: previous?.seenAt ?? now,
+      info: previous?.info,
     };
     this.#sessions.set(key, entry);
-    if (owner !== undefined) this.#index(key, entry, owner.owner, now);
+    if (owner !== undefined) this.#index(key, entry, owner, now);
     if (expires !== Infinity) this.#schedule();
   }
 
@@ -122,8 +127,9 @@ export class MemoryStore {
   touch(key: string, ttl?: number, owner?: OwnerChange): void {
     const entry = this.#live(key);
     if (entry === undefined) return;
-    entry.expires = ttl === undefined ? Infinity : Date.now() + ttl;
-    if (owner !== undefined) this.#index(key, entry, owner.owner, entry.savedAt);
+    const now = Date.now();
+    entry.expires = ttl === undefined ? Infinity : now + ttl;
+    if (owner !== undefined) this.#index(key, entry, owner, now);
   }
 
   destroy(key: string): void {
@@ -143,6 +149,8 @@ export class MemoryStore {
         createdAt: entry.createdAt,
         savedAt: entry.savedAt,
         expiresAt: entry.expires === Infinity ? null : entry.expires,
+        lastSeenAt: entry.seenAt,
+        ...(entry.info === undefined ? {} : { info: entry.info }),
       });
     }
     return sessions;
@@ -197,16 +205,41 @@ export class MemoryStore {
     if (entry.owner !== undefined) this.#unindex(key, entry.owner);
   }
 
-  #index(key: string, entry: Entry, owner: string | undefined, now: number): void {
+  #index(key: string, entry: Entry, change: OwnerChange, now: number): void {
+    const owner = change.owner;
+    if (owner !== undefined) {
+      entry.seenAt = now;
+      if (change.info !== undefined) entry.info = change.info;
+    }
     if (entry.owner === owner) return;
     if (entry.owner !== undefined) this.#unindex(key, entry.owner);
     entry.owner = owner;
     // the creation time an owner's device list shows: the first save under this owner
     entry.createdAt = now;
+    entry.seenAt = now;
+    // device info belongs to the owner's entry: a new owner starts without the previous one's
+    entry.info = change.info;
     if (owner === undefined) return;
     let keys = this.#owners.get(owner);
     if (keys === undefined) this.#owners.set(owner, (keys = new Set()));
     keys.add(key);
+    if (change.limit !== undefined) this.#limit(keys, key, change);
+  }
+
+  /** Ends the owner's sessions seen least recently until `change.limit` remain, never `key` (the one being written). */
+  #limit(keys: Set<string>, key: string, change: OwnerChange): void {
+    const others: Array<[string, number]> = [];
+    for (const other of [...keys]) {
+      if (other === key) continue;
+      const entry = this.#live(other);
+      if (entry !== undefined) others.push([other, entry.seenAt]);
+    }
+    const excess = others.length + 1 - change.limit!;
+    if (excess <= 0) return;
+    others.sort((a, b) => a[1] - b[1]);
+    const ended = others.slice(0, excess).map(([other]) => other);
+    for (const other of ended) this.#remove(other);
+    (change.ended ??= []).push(...ended);
   }
 
   #unindex(key: string, owner: string): void {

@@ -1,9 +1,10 @@
-import type { Session } from '../types.js';
+import type { DeviceInfo, Session } from '../types.js';
 import type { ResolvedOptions } from '../options.js';
 import type { StoreAdapter } from './adapter.js';
 import { sessionTtl, toSession } from '../session.js';
 import { SessionKeys } from '../session-keys.js';
 import { handleOf, type DestroyCause, type SessionEvents } from '../events.js';
+import { parseDeviceInfo } from '../device.js';
 
 /** One live session of an owner, as `listSessions()` shows it: never its id, which is a credential. */
 export interface SessionInfo {
@@ -13,9 +14,18 @@ export interface SessionInfo {
   current: boolean;
   createdAt: Date;
   savedAt: Date;
+  /**
+   * The last write that recorded it: a save, or a `rolling` extension. A
+   * request that only reads the session writes nothing, so it does not move.
+   */
+  lastSeenAt: Date;
+  /** What the `describe` option returned at its last write, or null. */
+  info: DeviceInfo | null;
   /** ms left before it expires, or null for no expiry. */
   ttl: number | null;
 }
+
+const HANDLE = /^[A-Za-z0-9_-]{22}$/;
 
 function checkOwner(owner: unknown, method: string): asserts owner is string {
   if (typeof owner !== 'string' || owner === '') {
@@ -85,6 +95,8 @@ export class PrefixedStore {
         current: row.key === current,
         createdAt: new Date(row.createdAt),
         savedAt: new Date(row.savedAt),
+        lastSeenAt: new Date(row.lastSeenAt ?? row.savedAt),
+        info: parseDeviceInfo(row.info),
         ttl: row.expiresAt === null ? null : Math.max(0, row.expiresAt - now),
       }))
       .sort((a, b) => b.savedAt.getTime() - a.savedAt.getTime());
@@ -112,6 +124,29 @@ export class PrefixedStore {
     for (const key of keys) {
       if (key.startsWith(this.options.prefix)) this.#events?.destroyedKey(undefined, key, owner, cause);
     }
+  }
+
+  /**
+   * Ends one session of `owner`: the one `listSessions(owner)` shows with
+   * `handle` (sign out that phone). Resolves true when it was live and is
+   * now gone; false for a handle that names no live session of this owner,
+   * so a handle of another owner's session ends nothing. As with
+   * `destroySessions`, a request of that session already in flight cannot
+   * bring it back.
+   */
+  async destroySession(owner: string, handle: string): Promise<boolean> {
+    checkOwner(owner, 'destroySession');
+    if (typeof handle !== 'string' || !HANDLE.test(handle)) {
+      throw new TypeError(`destroySession(owner, handle) takes a handle as listSessions() gives it (22 URL-safe characters), got ${typeof handle === 'string' ? JSON.stringify(handle.slice(0, 40)) : typeof handle}`);
+    }
+    this.#assertIndexed();
+    const prefix = this.options.prefix;
+    const row = (await this.#adapter.listOwned(owner)).find((r) => r.key.startsWith(prefix) && handleOf(r.key, this.#handleKey) === handle);
+    if (row === undefined) return false;
+    // the same write a logout makes: the session and its owner entry go together
+    await this.#adapter.destroy(row.key, { owner });
+    this.#ended([row.key], owner, 'destroySession');
+    return true;
   }
 
   #assertIndexed(): void {

@@ -162,14 +162,17 @@ end
 
 /**
  * One owner-index action on a sorted set (member: session key, score: expiry
- * in the server's ms, +inf for none) and its hash (member: "createdAt:savedAt",
- * the app's clock). Kinds: `add` records a save (created on first sight),
- * `keep` a ttl change (savedAt kept), `xx`/`keepxx` the same only when the
- * member is already there (Cluster: a late write must not re-add a session a
+ * in the server's ms, +inf for none) and its hash (member:
+ * "createdAt:savedAt:lastSeenAt[:info]", the app's clock; info is the device
+ * info's JSON, kept from the previous write when this one carries none).
+ * Kinds: `add` records a save (created on first sight), `keep` a ttl change
+ * (savedAt kept), `xx`/`keepxx` the same only when the member is already
+ * there (Cluster: a late write must not re-add a session a
  * log-out-everywhere removed), `remove` drops it. Returns 1 when the member
- * was there before, else 0.
+ * was there before, else 0. A member new to the owner, with a `limit`, ends
+ * the owner's members seen least recently until `limit` remain (LIMIT).
  */
-const OWNER = `local function owner(kind, z, meta, member, score, stamp)
+const OWNER = `local function owner(kind, z, meta, member, score, stamp, info, limit, evict, ended)
   prune(z, meta, ${PRUNE_PER_WRITE})
   if kind == 'remove' then
     redis.call('ZREM', z, member)
@@ -180,10 +183,58 @@ const OWNER = `local function owner(kind, z, meta, member, score, stamp)
   if not present and (kind == 'xx' or kind == 'keepxx') then return 0 end
   redis.call('ZADD', z, score, member)
   local times = present and redis.call('HGET', meta, member) or false
-  local created = times and string.match(times, '^(%d+):') or stamp
-  if times and (kind == 'keep' or kind == 'keepxx') then return 1 end
-  redis.call('HSET', meta, member, created .. ':' .. stamp)
+  local created, saved, old = stamp, stamp, ''
+  if times then
+    local c, s, rest = string.match(times, '^(%d+):(%d+)(.*)$')
+    if c then
+      created = c
+      if kind == 'keep' or kind == 'keepxx' then saved = s end
+      old = string.match(rest, '^:%d+:(.*)$') or ''
+    end
+  end
+  if info == '' then info = old end
+  local value = created .. ':' .. saved .. ':' .. stamp
+  if info ~= '' then value = value .. ':' .. info end
+  redis.call('HSET', meta, member, value)
+  if not present and limit then enforce(z, meta, member, limit, evict, ended) end
   return present and 1 or 0
+end
+`;
+
+/**
+ * Keeps an owner at `limit` members once `member` joined: the others seen
+ * least recently (lastSeenAt, then key) leave the index and go into `ended`.
+ * With `evict` (standalone and Sentinel, where the script may reach every
+ * key) their sessions are deleted in the same script, and members whose
+ * session is already gone are dropped without counting; in a Cluster the
+ * sessions live on other nodes, and the caller deletes them.
+ */
+const LIMIT = `local function enforce(z, meta, member, limit, evict, ended)
+  if redis.call('ZCARD', z) <= limit then return end
+  local list = {}
+  for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do
+    if m ~= member then
+      if evict and redis.call('EXISTS', m) == 0 then
+        redis.call('ZREM', z, m)
+        redis.call('HDEL', meta, m)
+      else
+        local t = redis.call('HGET', meta, m) or ''
+        local seen = string.match(t, '^%d+:%d+:(%d+)') or string.match(t, '^%d+:(%d+)') or '0'
+        list[#list + 1] = { m, tonumber(seen) }
+      end
+    end
+  end
+  table.sort(list, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  for i = 1, #list + 1 - limit do
+    local m = list[i][1]
+    redis.call('ZREM', z, m)
+    redis.call('HDEL', meta, m)
+    if evict then redis.call('DEL', m) end
+    ended[#ended + 1] = m
+  end
 end
 `;
 
@@ -193,8 +244,9 @@ end
  * KEYS: the session key (absent for op `none`), then a sorted set and a hash
  * per owner action.
  * ARGV: op (`set` | `merge` | `touch` | `del` | `none`), deadline (server ms,
- * '' for none), px ('' for none), member (the session key), stamp (app ms),
- * action count n, n action kinds, then for `set` the value; for `merge` the
+ * '' for none), px ('' for none), member (the session key), the owner
+ * entry's "stamp:limit:info" (app ms; the owner's session limit or '';
+ * the device info's JSON or ''), action count n, n action kinds, then for `set` the value; for `merge` the
  * text the caller built on (a JSON object, so it starts with '{'; its SHA1
  * for a long one; '' for none), the result it wants stored when Redis holds
  * that text still, then optionally the patch: m, m pairs (member name JSON,
@@ -207,7 +259,7 @@ end
  * costs it); with a patch it splices the patch itself (SPLICE), so a second
  * try always lands.
  *
- * Returns { code, present per action }: code 1 applied (a merge: the caller's
+ * Returns { code, present per action, then the keys a limit ended }: code 1 applied (a merge: the caller's
  * result), 2 a merge applied by SPLICE, 3 a merge that found another text
  * (then { 3, that text }: nothing written), 0 refused (deadline passed:
  * nothing written), -1 the session key does not exist (merge, touch: nothing
@@ -221,9 +273,9 @@ local function splicer()
 ${SPLICE}  return splice
 end
 local function ownership()
-${PRUNE}${OWNER}  return owner
+${PRUNE}${LIMIT}${OWNER}  return owner
 end
-local op, deadline, px, member, stamp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local op, deadline, px, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if deadline ~= '' and now > tonumber(deadline) then return { 0 } end
 local n = tonumber(ARGV[6])
 local value
@@ -258,9 +310,12 @@ local result = { code }
 if n > 0 then
   local owner, base = ownership(), op == 'none' and 0 or 1
   local score = px == '' and '+inf' or tostring(now + tonumber(px))
+  local stamp, limit, info = string.match(ARGV[5], '^(%d+):(%d*):(.*)$')
+  local ended = {}
   for i = 1, n do
-    result[i + 1] = owner(ARGV[6 + i], KEYS[base + 2 * i - 1], KEYS[base + 2 * i], member, score, stamp)
+    result[i + 1] = owner(ARGV[6 + i], KEYS[base + 2 * i - 1], KEYS[base + 2 * i], member, score, stamp, info, tonumber(limit), op ~= 'none', ended)
   end
+  for _, m in ipairs(ended) do result[#result + 1] = m end
 end
 if value then
   if px == '' then redis.call('SET', KEYS[1], value) else redis.call('SET', KEYS[1], value, 'PX', px) end

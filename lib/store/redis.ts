@@ -209,12 +209,17 @@ export class RedisStore extends EventEmitter implements SessionStore {
         gone.push(key);
         return;
       }
-      const [createdAt, savedAt] = (times.get(key) ?? '').split(':').map(Number);
+      // "createdAt:savedAt:lastSeenAt:info", or "createdAt:savedAt" as written before lastSeenAt was kept
+      const entry = times.get(key) ?? '';
+      const [createdAt, savedAt, seenAt] = entry.split(':', 3).map(Number);
+      const infoAt = nthColon(entry, 3);
       live.push({
         key,
         createdAt: createdAt || now,
         savedAt: savedAt || createdAt || now,
         expiresAt: pttl < 0 ? null : now + pttl,
+        lastSeenAt: seenAt || savedAt || createdAt || now,
+        ...(infoAt < 0 ? {} : { info: entry.slice(infoAt + 1) }),
       });
     });
     if (gone.length > 0) await this.#unindex(index, meta, gone);
@@ -397,13 +402,15 @@ export class RedisStore extends EventEmitter implements SessionStore {
       // one script holds the session key and the owners' keys: bookkeeping and write are one atomic step
       const keys = [key, ...actions.flatMap((action) => this.#ownerKeys(action.owner))];
       const kinds = actions.map((action) => action.kind);
-      return writeReply(await this.#run(command, (deadline) => this.#script(op, deadline, keys, px, key, kinds, payload)));
+      const raw = await this.#run(command, (deadline) => this.#script(op, deadline, keys, px, key, kinds, payload, change));
+      endedBy(change, raw.slice(1 + kinds.length));
+      return writeReply(raw);
     }
     // Cluster: the owners' keys live in other slots than the session key, so no one command may hold them all.
     // The session write and each owner's bookkeeping go out at once: the request waits one round trip, not two.
     const results = await Promise.allSettled([
       this.#sessionWrite(command, op, key, px, payload),
-      ...actions.map((action) => this.#ownerWrite(command, action.kind, action.owner, key, px)),
+      ...actions.map((action) => this.#ownerWrite(command, action.kind, action.owner, key, px, change)),
     ]);
     const failed = results.find((result) => result.status === 'rejected');
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
@@ -413,17 +420,20 @@ export class RedisStore extends EventEmitter implements SessionStore {
     if (code === 3) return reply as WriteReply;
     // Rare repairs, one more round trip: an owner change recorded for a session that turned out to be
     // gone is taken back; a session saved under an owner whose index had lost it is recorded again.
-    await Promise.all(
-      actions.map((action, i) => {
+    // Sessions the owner's limit ended left the index atomically with this one's entry; their data
+    // lives on other nodes, and goes in the same round trip.
+    await Promise.all([
+      ...(change?.ended ?? []).map((ended) => this.#run('DEL', () => this.client.del(ended))),
+      ...actions.map((action, i) => {
         if ((action.kind === 'add' || action.kind === 'keep') && code < 1) {
-          return this.#ownerWrite(command, 'remove', action.owner, key, px);
+          return this.#ownerWrite(command, 'remove', action.owner, key, px, undefined);
         }
         if ((action.kind === 'xx' || action.kind === 'keepxx') && code >= 1 && present[i] === 0) {
-          return this.#ownerWrite(command, action.kind === 'xx' ? 'add' : 'keep', action.owner, key, px);
+          return this.#ownerWrite(command, action.kind === 'xx' ? 'add' : 'keep', action.owner, key, px, change);
         }
         return undefined;
       }),
-    );
+    ]);
     return reply as WriteReply;
   }
 
@@ -440,9 +450,21 @@ export class RedisStore extends EventEmitter implements SessionStore {
     return writeReply(await this.#run(command, (deadline) => this.#script(op, deadline, [key], px, '', [], payload)));
   }
 
-  /** The owner bookkeeping of a Cluster write, on the owner's keys alone; resolves 1 when the session was already recorded. */
-  async #ownerWrite(command: string, kind: OwnerKind, owner: string, member: string, px: number | undefined): Promise<number> {
-    return Number((await this.#run(command, (deadline) => this.#script('none', deadline, this.#ownerKeys(owner), px, member, [kind], [])))[1]);
+  /**
+   * The owner bookkeeping of a Cluster write, on the owner's keys alone; resolves 1 when the session was
+   * already recorded. Keys the owner's limit ended are added to `change.ended`.
+   */
+  async #ownerWrite(
+    command: string,
+    kind: OwnerKind,
+    owner: string,
+    member: string,
+    px: number | undefined,
+    change: OwnerChange | undefined,
+  ): Promise<number> {
+    const raw = await this.#run(command, (deadline) => this.#script('none', deadline, this.#ownerKeys(owner), px, member, [kind], [], change));
+    endedBy(change, raw.slice(2));
+    return Number(raw[1]);
   }
 
   /** Runs the WRITE script (see redis-scripts.ts); `set` and `merge` carry the deadline guard unless `guardWrites: false`. */
@@ -454,6 +476,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
     member: string,
     kinds: OwnerKind[],
     payload: string[],
+    change?: OwnerChange,
   ): Promise<Array<number | string>> {
     let guard = '';
     if (this.#guardWrites && (op === 'set' || op === 'merge')) {
@@ -461,8 +484,8 @@ export class RedisStore extends EventEmitter implements SessionStore {
       await this.#clockKnown;
       guard = String(deadline + this.#clockOffset - this.#clockSlack);
     }
-    const stamp = kinds.length > 0 ? String(Date.now()) : '';
-    const args = [op, guard, px === undefined ? '' : String(px), member, stamp, String(kinds.length), ...kinds, ...payload];
+    const entry = kinds.length > 0 ? `${Date.now()}:${change?.limit ?? ''}:${change?.info ?? ''}` : '';
+    const args = [op, guard, px === undefined ? '' : String(px), member, entry, String(kinds.length), ...kinds, ...payload];
     return (await this.#eval(WRITE, keys, args)) as Array<number | string>;
   }
 
@@ -603,6 +626,16 @@ function connectionError(command: string, err: unknown): unknown {
   return err;
 }
 
+/** Where the `n`th colon of `text` is, or -1. */
+function nthColon(text: string, n: number): number {
+  let at = -1;
+  for (let i = 0; i < n; i++) {
+    at = text.indexOf(':', at + 1);
+    if (at < 0) return -1;
+  }
+  return at;
+}
+
 /** The ttl as a whole number of ms for `PX`/`PEXPIRE`, or undefined for none. */
 function ttlArgument(ttl: unknown): number | undefined {
   if (ttl === undefined || ttl === null || ttl === Infinity) return undefined;
@@ -618,6 +651,12 @@ type WriteOp = 'set' | 'merge' | 'touch' | 'del';
 interface WriteReply {
   code: number;
   stored?: string;
+}
+
+/** Records the session keys an owner's limit ended (the tail of a WRITE reply) on the write's owner change. */
+function endedBy(change: OwnerChange | undefined, keys: Array<number | string>): void {
+  if (change === undefined || keys.length === 0) return;
+  (change.ended ??= []).push(...keys.map(String));
 }
 
 function writeReply(reply: Array<number | string>): WriteReply {

@@ -12,8 +12,9 @@ export interface Gate {
 /**
  * /login?user=U regenerates and signs in; /become?user=U changes the owner of
  * the current session; /logout destroys it; /everywhere ends the user's other
- * sessions; /devices lists them; /change changes a field; /slow (with a gate)
- * waits, then changes a field or, with ?user=U, the owner.
+ * sessions; /devices lists them; /signout?handle=H ends that one; /change
+ * changes a field; /slow (with a gate) waits, then changes a field or, with
+ * ?user=U, the owner.
  */
 export function ownersApp(options: SessionOptions, gate?: Gate) {
   const app = new Koa();
@@ -37,6 +38,9 @@ export function ownersApp(options: SessionOptions, gate?: Gate) {
       s.n = Number(s.n ?? 0) + 1;
     } else if (ctx.path === '/everywhere') {
       ctx.body = { ended: await ctx.sessionStore.destroySessions(s.userId as string, { except: ctx.sessionId }) };
+      return;
+    } else if (ctx.path === '/signout') {
+      ctx.body = { ended: await ctx.sessionStore.destroySession(s.userId as string, String(ctx.query.handle)) };
       return;
     } else if (ctx.path === '/devices') {
       ctx.body = await ctx.sessionStore.listSessions(s.userId as string, { current: ctx.sessionId });
