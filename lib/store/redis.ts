@@ -407,6 +407,16 @@ export class RedisStore extends EventEmitter implements SessionStore {
       return writeReply(raw);
     }
     // Cluster: the owners' keys live in other slots than the session key, so no one command may hold them all.
+    if (change?.limit !== undefined && actions.some((action) => action.kind === 'add')) {
+      // With a limit, a session enters its owner's index only once its data is stored: a sign-in elsewhere
+      // that ends it then deletes data that exists, instead of racing a write still on its way. One more
+      // round trip, for saves that may record a session under a limited owner.
+      const reply = await this.#sessionWrite(command, op, key, px, payload);
+      if (reply.code < 1 || reply.code === 3) return reply;
+      await Promise.all(actions.map((action) => this.#ownerWrite(command, action.kind, action.owner, key, px, change)));
+      await Promise.all((change.ended ?? []).map((ended) => this.#run('DEL', () => this.client.del(ended))));
+      return reply;
+    }
     // The session write and each owner's bookkeeping go out at once: the request waits one round trip, not two.
     const results = await Promise.allSettled([
       this.#sessionWrite(command, op, key, px, payload),
