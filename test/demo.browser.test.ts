@@ -430,12 +430,13 @@ describe('demo (example/)', function () {
         const agent = request.agent(demo.app.callback());
         const form = (path: string, headers: Record<string, string>) =>
           agent.post(path).type('form').set(headers).send({ username: 'Ada' });
-        for (const headers of [
+        const refused: Array<Record<string, string>> = [
           { Origin: 'http://evil.example' },
           { Origin: 'null' },
           { 'Sec-Fetch-Site': 'cross-site' },
           { 'Sec-Fetch-Site': 'same-site' },
-        ]) {
+        ];
+        for (const headers of refused) {
           const res = await form('/login', headers);
           expect(res.status, JSON.stringify(headers)).to.equal(403);
           expect(res.text).to.equal('Refused: this form was sent from another site.\n');
