@@ -13,6 +13,10 @@ export interface OwnedSessionInfo {
   current: boolean;
   createdAt: Date;
   savedAt: Date;
+  /** The last write that recorded it. */
+  lastSeenAt: Date;
+  /** What the demo's describe() recorded: `{ userAgent, ip }`. */
+  info: Record<string, string | number | boolean | null> | null;
   /** ms left, or null for no expiry. */
   ttl: number | null;
 }
@@ -39,6 +43,7 @@ export interface Demo {
       close(options?: { timeout?: number; closeStore?: boolean }): Promise<void>;
       listSessions(owner: string, options?: { current?: string | null }): Promise<OwnedSessionInfo[]>;
       destroySessions(owner: string, options?: { except?: string | null }): Promise<number>;
+      destroySession(owner: string, handle: string): Promise<boolean>;
     }
   >;
   /** True when the store indexes sessions by owner, so the main middleware has `owner` and /devices works. */
@@ -50,3 +55,6 @@ export interface Demo {
 }
 
 export function createApp(options?: DemoOptions): Promise<Demo>;
+
+/** "Firefox 128 on Windows" from a User-Agent header (a few well-known tokens). */
+export function browserOf(userAgent: unknown): string;

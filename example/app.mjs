@@ -1,7 +1,7 @@
 // The demo app: a view counter, login/logout with regenerateSession, a
-// "your devices" page (every session of the signed-in user, and log out
-// everywhere else), and a defer-mode section, on MemoryStore or (with a Redis
-// URL) RedisStore.
+// "your devices" page (every session of the signed-in user with its browser,
+// IP and last activity, signing out one of them or every other one), and a
+// defer-mode section, on MemoryStore or (with a Redis URL) RedisStore.
 // Plain Koa, no router, no body parser, no external assets.
 import { createHash, randomBytes } from 'node:crypto';
 import Koa from 'koa';
@@ -11,6 +11,8 @@ const MAX_FORM_BYTES = 4096;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const MAX_NAME_LENGTH = 32;
 const MAX_NOTE_LENGTH = 200;
+/** describe() output is bounded (1024 characters of JSON): a longer user agent is cut. */
+const MAX_USER_AGENT_LENGTH = 400;
 
 const CSS = `
 :root { color-scheme: light dark; --accent: #2f6fde; --muted: #667; --card: rgba(127,127,127,.08); }
@@ -79,7 +81,8 @@ export async function createApp(options = {}) {
     cookie: { ...cookie, path: '/defer' },
   });
   // The owner index: every session saved while someone is signed in is also
-  // recorded under their name, so /devices can list them and end the others.
+  // recorded under their name, with the device it is used from (describe), so
+  // /devices can list them and end one or all of the others.
   // It needs a store that indexes owners (listOwned and destroyOwned);
   // session() refuses `owner` with any other store, so it is only passed here
   // when the store has them.
@@ -89,7 +92,12 @@ export async function createApp(options = {}) {
     key: 'koa.sid',
     prefix: 'demo:sess:',
     cookie,
-    ...(ownerIndex ? { owner: (s) => (typeof s.user === 'string' ? s.user : undefined) } : {}),
+    ...(ownerIndex
+      ? {
+          owner: (s) => (typeof s.user === 'string' ? s.user : undefined),
+          describe: (ctx) => ({ userAgent: ctx.get('User-Agent').slice(0, MAX_USER_AGENT_LENGTH), ip: ctx.ip }),
+        }
+      : {}),
   });
 
   app.use(async (ctx, next) => {
@@ -178,6 +186,28 @@ ${body}
       const ended = await ctx.sessionStore.destroySessions(s.user, { except: ctx.sessionId });
       // shown once by the page this redirects to (post/redirect/get)
       s.ended = ended;
+      redirect(ctx, '/devices');
+    },
+    'POST /devices/sign-out': async (ctx) => {
+      const form = await readForm(ctx);
+      const s = ctx.session;
+      if (typeof s.user !== 'string') {
+        ctx.status = 403;
+        return devices(ctx, page, storeName, ownerIndex);
+      }
+      if (!ownerIndex) {
+        ctx.status = 501;
+        return devices(ctx, page, storeName, ownerIndex);
+      }
+      const handle = form.get('handle') ?? '';
+      // this device signs out with "Log out"; the handle of another user's session names none of this user's
+      const device = (await ctx.sessionStore.listSessions(s.user, { current: ctx.sessionId })).find((d) => d.handle === handle);
+      if (device === undefined || device.current) {
+        s.signedOut = 'gone';
+      } else {
+        // a request of that device already running cannot bring its session back
+        s.signedOut = (await ctx.sessionStore.destroySession(s.user, handle)) ? 'done' : 'gone';
+      }
       redirect(ctx, '/devices');
     },
     'POST /logout': (ctx) => {
@@ -341,6 +371,12 @@ async function deviceSections(ctx, storeName, ownerIndex) {
     }</p>`;
     delete s.ended;
   }
+  if (typeof s.signedOut === 'string') {
+    notice = `<p class="notice" id="signed-out" role="status">${
+      s.signedOut === 'done' ? 'That device is signed out now.' : 'That device was already signed out.'
+    }</p>`;
+    delete s.signedOut;
+  }
   // newest save first, as listSessions() gives them, but this device on top
   const list = (await ctx.sessionStore.listSessions(s.user, { current: ctx.sessionId })).sort(
     (a, b) => Number(b.current) - Number(a.current),
@@ -350,7 +386,13 @@ async function deviceSections(ctx, storeName, ownerIndex) {
     (d) => `<li${d.current ? ' aria-current="true"' : ''}>
 <strong>${d.current ? 'This device' : 'Another device'}</strong>${d.current ? '<span class="tag">you are here</span>' : ''}
 <span class="muted"><code>${escape(d.handle.slice(0, 8))}</code></span><br>
-<span class="muted">Signed in ${escape(utc(d.createdAt))} · last active ${escape(utc(d.savedAt))} · ${escape(timeLeft(d.ttl))}</span>
+<span class="browser">${escape(browserOf(d.info?.userAgent))}</span> · IP <span class="ip">${escape(typeof d.info?.ip === 'string' ? d.info.ip : 'unknown')}</span><br>
+<span class="muted">Signed in ${escape(utc(d.createdAt))} · last active ${escape(utc(d.lastSeenAt ?? d.savedAt))} · ${escape(timeLeft(d.ttl))}</span>${
+      d.current
+        ? ''
+        : `
+<form method="post" action="/devices/sign-out"><input type="hidden" name="handle" value="${escape(d.handle)}"><button type="submit" class="secondary">Sign out</button></form>`
+    }
 </li>`,
   );
   return `<section>
@@ -366,12 +408,45 @@ ${
     : '<p class="muted">You are not signed in anywhere else.</p>'
 }
 <p class="muted">Every session saved while you are signed in is also recorded under your name
-(the <code>owner</code> option). This page lists them with
+(the <code>owner</code> option), with the user agent and IP address of its last save (the
+<code>describe</code> option). This page lists them with
 <code>ctx.sessionStore.listSessions(owner, { current: ctx.sessionId })</code>, which shows an opaque
-handle for each, never its session id; the button calls
-<code>ctx.sessionStore.destroySessions(owner, { except: ctx.sessionId })</code>. Anyone who signs in
-with the same name shares this list: there are no passwords here.</p>
+handle for each, never its session id. <em>Sign out</em> calls
+<code>ctx.sessionStore.destroySession(owner, handle)</code>; <em>Log out everywhere else</em> calls
+<code>ctx.sessionStore.destroySessions(owner, { except: ctx.sessionId })</code>. "Last active" is the
+last request that saved the session (a page view here): reading a session alone writes nothing.
+Anyone who signs in with the same name shares this list: there are no passwords here.</p>
 </section>`;
+}
+
+/**
+ * "Firefox 128 on Windows" from a User-Agent header: a few well-known tokens,
+ * checked in an order that gets past the ones browsers copy from each other
+ * (every Chromium says Safari, Edge and Opera say Chrome, iOS says Mac OS X).
+ */
+export function browserOf(userAgent) {
+  if (typeof userAgent !== 'string' || userAgent.trim() === '') return 'Unknown browser';
+  const browsers = [
+    [/\bEdg(?:e|A|iOS)?\/(\d+)/, 'Edge'],
+    [/\b(?:OPR|Opera)\/(\d+)/, 'Opera'],
+    [/\b(?:Firefox|FxiOS)\/(\d+)/, 'Firefox'],
+    [/\bHeadlessChrome\/(\d+)/, 'Headless Chrome'],
+    [/\b(?:Chrome|CriOS)\/(\d+)/, 'Chrome'],
+    [/\bVersion\/(\d+)[\d.]* (?:Mobile\/\S+ )?Safari\//, 'Safari'],
+  ];
+  const systems = [
+    [/Windows/, 'Windows'],
+    [/iPhone|iPad|iPod/, 'iOS'],
+    [/Mac OS X|Macintosh/, 'macOS'],
+    [/Android/, 'Android'],
+    [/CrOS/, 'ChromeOS'],
+    [/Linux/, 'Linux'],
+  ];
+  const found = browsers.find(([pattern]) => pattern.test(userAgent));
+  // not a browser: its first product token (curl/8.5.0 -> curl)
+  const name = found ? `${found[1]} ${found[0].exec(userAgent)[1]}` : (/^[^/\s]{1,40}/.exec(userAgent)?.[0] ?? 'Unknown browser');
+  const system = systems.find(([pattern]) => pattern.test(userAgent))?.[1];
+  return system ? `${name} on ${system}` : name;
 }
 
 function utc(date) {

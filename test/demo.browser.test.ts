@@ -27,6 +27,9 @@ const CHROMIUM_ARGS = [
 ];
 
 let createApp: (options?: DemoOptions) => Promise<Demo>;
+let browserOf: (userAgent: unknown) => string;
+
+const FIREFOX_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
 
 /** The demo listening on a free 127.0.0.1 port. */
 async function startDemo(options: DemoOptions = {}): Promise<{ demo: Demo; server: Server; base: string; stop(): Promise<void> }> {
@@ -130,7 +133,7 @@ describe('demo (example/)', function () {
     if (!existsSync(root + 'dist/cjs/lib/cjs.js')) {
       throw new Error('dist/ is missing: run `npm run build` first (npm test does)');
     }
-    ({ createApp } = await import('../example/app.mjs'));
+    ({ createApp, browserOf } = await import('../example/app.mjs'));
   });
 
   describe('in Chromium', function () {
@@ -385,6 +388,46 @@ describe('demo (example/)', function () {
       }
     });
 
+    it('"Your devices": each device with its browser, IP and last activity; "Sign out" ends that one, which is signed out at its next request', async function () {
+      const phoneContext = await browser.newContext({ userAgent: FIREFOX_WINDOWS });
+      try {
+        await page.goto(url('/'));
+        await logIn('Ada');
+        const phone = await phoneContext.newPage();
+        await phone.goto(url('/'));
+        await logIn('Ada', phone);
+        expect(((await phone.locator('#user').textContent()) ?? '').trim()).to.equal('Ada');
+        const phoneSid = (await phoneContext.cookies()).find((c) => c.name === 'koa.sid')?.value;
+        const ownUserAgent = (await page.evaluate('navigator.userAgent')) as string;
+
+        await page.goto(url('/devices'));
+        expect(await text('#device-count')).to.equal('Signed in on 2 devices');
+        const [mine, other] = await page.locator('#devices li').all();
+        expect(await mine!.locator('.browser').textContent()).to.equal(browserOf(ownUserAgent));
+        expect(browserOf(ownUserAgent)).to.match(/^Headless Chrome \d+ on Linux$/);
+        expect(await other!.locator('.browser').textContent()).to.equal('Firefox 128 on Windows');
+        for (const item of [mine!, other!]) {
+          expect(await item.locator('.ip').textContent()).to.equal('127.0.0.1');
+          expect(((await item.textContent()) ?? '').replace(/\s+/g, ' ')).to.match(/last active \d\d\/\d\d\/\d{4}, \d\d:\d\d:\d\d UTC/);
+        }
+        // one button per other device; this one signs out with "Log out"
+        expect(await mine!.getByRole('button', { name: 'Sign out' }).count()).to.equal(0);
+        expect(await page.content()).to.not.contain(phoneSid);
+
+        await Promise.all([page.waitForURL(url('/devices')), other!.getByRole('button', { name: 'Sign out' }).click()]);
+        expect(await page.getByRole('status').textContent()).to.equal('That device is signed out now.');
+        expect(await text('#device-count')).to.equal('Signed in on 1 device');
+
+        await phone.reload();
+        expect(await phone.locator('#user').count(), 'the phone is signed out at its next request').to.equal(0);
+        expect(await phone.getByText('You are not signed in.').isVisible()).to.equal(true);
+        await page.goto(url('/'));
+        expect(await text('#user'), 'this device stays signed in').to.equal('Ada');
+      } finally {
+        await phoneContext.close();
+      }
+    });
+
     it('a form posted from a page of another origin (another port of 127.0.0.1) is refused with 403', async function () {
       // same site (127.0.0.1), other origin: Chromium sends the SameSite=Lax cookie with this POST
       const evil = http.createServer((req, res) => {
@@ -424,6 +467,59 @@ describe('demo (example/)', function () {
   });
 
   describe('over plain HTTP', function () {
+    it('names browsers from their user agents, simply', function () {
+      const cases: Array<[unknown, string]> = [
+        [FIREFOX_WINDOWS, 'Firefox 128 on Windows'],
+        ['Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36', 'Chrome 131 on Linux'],
+        ['Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0', 'Edge 131 on Windows'],
+        ['Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 OPR/115.0.0.0', 'Opera 115 on Windows'],
+        ['Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1', 'Safari 17 on iOS'],
+        ['Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15', 'Safari 17 on macOS'],
+        ['Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36', 'Chrome 131 on Android'],
+        ['curl/8.5.0', 'curl'],
+        ['', 'Unknown browser'],
+        [undefined, 'Unknown browser'],
+      ];
+      for (const [userAgent, expected] of cases) expect(browserOf(userAgent), String(userAgent)).to.equal(expected);
+    });
+
+    it('"Sign out" of one device: only a handle of the signed-in user\'s other sessions ends anything', async function () {
+      const demo = await createApp({ keys: ['demo test key'] });
+      try {
+        const signIn = async (name: string, userAgent: string) => {
+          const agent = request.agent(demo.app.callback());
+          await agent.get('/').set('User-Agent', userAgent);
+          await agent.post('/login').type('form').set('User-Agent', userAgent).send({ username: name }).expect(303);
+          return agent;
+        };
+        const laptop = await signIn('Ada', 'curl/8.5.0');
+        const phone = await signIn('Ada', FIREFOX_WINDOWS);
+        const bob = await signIn('Bob', FIREFOX_WINDOWS);
+        const main = demo.sessions[1]!;
+        const [bobSession] = await main.listSessions('Bob');
+        const phoneSession = (await main.listSessions('Ada')).find((d) => d.info?.userAgent === FIREFOX_WINDOWS)!;
+        expect(phoneSession.info).to.have.all.keys('userAgent', 'ip');
+        expect(phoneSession.info!.ip).to.match(/^(::ffff:)?127\.0\.0\.1$/);
+        const signOut = (handle: string) => laptop.post('/devices/sign-out').type('form').send({ handle }).expect(303);
+
+        for (const handle of [bobSession!.handle, 'not a handle', '']) {
+          await signOut(handle);
+          expect((await laptop.get('/devices')).text, handle).to.contain('That device was already signed out.');
+        }
+        expect(await main.listSessions('Bob')).to.have.length(1);
+        expect(await main.listSessions('Ada')).to.have.length(2);
+
+        await signOut(phoneSession.handle);
+        const page = (await laptop.get('/devices')).text;
+        expect(page).to.contain('That device is signed out now.').and.contain('Signed in on <strong>1</strong> device');
+        expect((await phone.get('/')).text).to.contain('You are not signed in.');
+        expect((await bob.get('/')).text).to.contain('id="user">Bob<');
+        expect((await request(demo.app.callback()).post('/devices/sign-out').type('form').send({ handle: phoneSession.handle })).status).to.equal(403);
+      } finally {
+        await demo.close();
+      }
+    });
+
     it('state-changing requests: another Origin or a cross-site Sec-Fetch-Site gets 403; same origin and none pass', async function () {
       const demo = await createApp({ keys: ['demo test key'] });
       try {
