@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import Koa from 'koa';
 import request from 'supertest';
-import session, { type SessionEventName, type SessionMiddleware } from '../lib/index.js';
+import session, { type SessionEventName, type SessionMiddleware, type SessionOptions } from '../lib/index.js';
 import { handleOf } from '../lib/events.js';
 import { RedisStore, type RedisStoreInvalidValue } from '../lib/store/redis.js';
 import { Gate } from './support/gate.js';
@@ -44,11 +44,11 @@ describe('events with a real Redis (RedisStore)', () => {
   afterEach(() => store.quit());
 
   /** /login?user=U signs in; /held waits at the gate, then changes a field; / reads. */
-  function app(gate = new Gate()) {
+  function app(gate = new Gate(), options: SessionOptions = {}) {
     const koa = new Koa();
     koa.keys = ['redis events key'];
     koa.silent = true;
-    const mw = session({ store, owner: (s) => s.userId as string | undefined });
+    const mw = session({ store, owner: (s) => s.userId as string | undefined, ...options });
     koa.use(mw);
     koa.use(async (ctx) => {
       if (ctx.path === '/login') {
@@ -131,6 +131,30 @@ describe('events with a real Redis (RedisStore)', () => {
       { event: 'expired', handle: handle(ann.sid), owner: undefined, reason: 'missing' },
       { event: 'destroyed', handle: handle(other.sid), owner: 'ann', cause: 'destroySessions' },
     ]);
+  });
+
+  it('destroyed with cause limit (maxSessionsPerOwner) and destroySession, each naming the session listSessions showed', async () => {
+    const { koa, mw } = app(new Gate(), { maxSessionsPerOwner: 2 });
+    const earlier = [await login(koa, 'ann'), await login(koa, 'ann')];
+    const listed = (await mw.listSessions('ann')).map((d) => d.handle).sort();
+    expect(listed).to.deep.equal(earlier.map((l) => handle(l.sid)).sort());
+    const seen = record(mw);
+    const third = await login(koa, 'ann');
+    // the one seen least recently is ended (the first, unless both logins fell in one millisecond)
+    const ended = earlier.find((l) => handle(l.sid) === seen[2]?.payload.handle)!;
+    expect(ended, 'one of the earlier sessions').to.not.equal(undefined);
+    const kept = earlier.find((l) => l !== ended)!;
+    expect(withoutCtx(seen)).to.deep.equal([
+      { event: 'regenerated', handle: handle(third.sid), previous: undefined, owner: undefined },
+      { event: 'created', handle: handle(third.sid), owner: 'ann' },
+      { event: 'destroyed', handle: handle(ended.sid), owner: 'ann', cause: 'limit' },
+    ]);
+    expect(seen[2]!.payload.ctx, 'the sign-in that ended it').to.equal(seen[1]!.payload.ctx);
+    expect(await redis.command('EXISTS', 'koa:sess:' + ended.sid)).to.equal(0);
+    seen.length = 0;
+    expect(await mw.destroySession('ann', handle(kept.sid))).to.equal(true);
+    expect(await mw.destroySession('ann', handle(kept.sid))).to.equal(false);
+    expect(withoutCtx(seen)).to.deep.equal([{ event: 'destroyed', handle: handle(kept.sid), owner: 'ann', cause: 'destroySession' }]);
   });
 
   it("a store's invalid for another prefix on a shared store is not this middleware's", async () => {
