@@ -8,7 +8,8 @@ import { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-error
 import { closeClient, createClient, isCluster, type RedisClient as Client } from './redis-client.js';
 import { describe, resolveRedisStoreOptions } from './redis-config.js';
 import type { RedisSerializer as Serializer, RedisStoreOptions as Options, TopLevelRedisOptions as TopLevel } from './redis-options.js';
-import { GET_PTTL, MOVE, OWNER_READ, OWNER_REMOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
+import { GET_PTTL, MOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
+import { RedisOwnerIndex, endedBy, ownerActions, ownerEntry, type OwnerKind, type WriteOp, type WriteReply } from './redis-owners.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
 // aliases, not `export type { } from`: the CommonJS entry re-exports them with `export import`
@@ -31,9 +32,6 @@ export interface RedisStoreInvalidValue {
   key: string;
   reason: string;
 }
-
-/** Commands per batch when listing or destroying an owner's sessions. */
-const BATCH = 1000;
 
 /**
  * A merge sends the session text it built on for Redis to compare up to this
@@ -98,7 +96,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
   readonly #serializer: RedisSerializer | undefined;
   readonly #commandTimeout: number;
   readonly #guardWrites: boolean;
-  readonly #ownerPrefix: string;
+  readonly #owners: RedisOwnerIndex;
   readonly #detach: Array<() => void> = [];
   #status: RedisStoreStatus;
   #quitting: Promise<void> | undefined;
@@ -114,10 +112,17 @@ export class RedisStore extends EventEmitter implements SessionStore {
     this.#serializer = resolved.serializer;
     this.#commandTimeout = resolved.commandTimeout;
     this.#guardWrites = resolved.guardWrites;
-    this.#ownerPrefix = resolved.ownerPrefix;
     this.#closeClient = resolved.closeClient;
     this.client = createClient(resolved.plan);
     this.#isCluster = isCluster(this.client);
+    this.#owners = new RedisOwnerIndex({
+      client: this.client,
+      isCluster: this.#isCluster,
+      prefix: resolved.ownerPrefix,
+      run: (command, start) => this.#run(command, start),
+      eval: (script, keys, args) => this.#eval(script, keys, args),
+      ownerScript: (deadline, keys, px, member, kind, change) => this.#script('none', deadline, keys, px, member, [kind], [], change),
+    });
     if (this.#serializer === undefined) {
       Object.defineProperty(this, 'merge', {
         value: (key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange) => this.#merge(key, patch, ttl, owner),
@@ -188,67 +193,14 @@ export class RedisStore extends EventEmitter implements SessionStore {
     return written === null ? this.get(toKey) : this.#decode(toKey, text);
   }
 
-  /**
-   * The live sessions recorded under `owner`: one script reads (and prunes)
-   * the owner's index, then one `PTTL` per session (pipelined, in batches)
-   * confirms it still exists; entries whose session is gone are dropped.
-   */
-  async listOwned(owner: string): Promise<OwnedSession[]> {
-    const [index, meta] = this.#ownerKeys(checkOwner(owner, 'listOwned'));
-    const reply = await this.#run('OWNER INDEX', () => this.#eval(OWNER_READ, [index, meta], ['prune', 'meta']));
-    const [members, flat] = reply as [string[], string[]];
-    const times = new Map<string, string>();
-    for (let i = 0; i + 1 < flat.length; i += 2) times.set(flat[i]!, flat[i + 1]!);
-    const ttls = await this.#batch('PTTL', members);
-    const now = Date.now();
-    const live: OwnedSession[] = [];
-    const gone: string[] = [];
-    members.forEach((key, i) => {
-      const pttl = ttls[i]!;
-      if (pttl === -2) {
-        gone.push(key);
-        return;
-      }
-      // "createdAt:savedAt:lastSeenAt:info", or "createdAt:savedAt" as written before lastSeenAt was kept
-      const entry = times.get(key) ?? '';
-      const [createdAt, savedAt, seenAt] = entry.split(':', 3).map(Number);
-      const infoAt = nthColon(entry, 3);
-      live.push({
-        key,
-        createdAt: createdAt || now,
-        savedAt: savedAt || createdAt || now,
-        expiresAt: pttl < 0 ? null : now + pttl,
-        lastSeenAt: seenAt || savedAt || createdAt || now,
-        ...(infoAt < 0 ? {} : { info: entry.slice(infoAt + 1) }),
-      });
-    });
-    if (gone.length > 0) await this.#unindex(index, meta, gone);
-    return live;
+  /** The live sessions recorded under `owner`, with their times and device info; see RedisOwnerIndex. */
+  listOwned(owner: string): Promise<OwnedSession[]> {
+    return this.#owners.list(owner);
   }
 
-  /**
-   * Deletes every session recorded under `owner` but `exceptKey` (one `DEL`
-   * per session, in batches: multi-key on standalone, one key per command in a
-   * Cluster, where they live in other slots), then drops them from the index.
-   * Resolves how many sessions existed. Members are removed one by one, not
-   * the whole index: a session that logs in meanwhile stays listed.
-   */
-  async destroyOwned(owner: string, exceptKey?: string): Promise<number> {
-    const [index, meta] = this.#ownerKeys(checkOwner(owner, 'destroyOwned'));
-    const reply = await this.#run('OWNER INDEX', () => this.#eval(OWNER_READ, [index, meta], ['', '']));
-    const members = (reply as [string[]])[0].filter((key) => key !== exceptKey);
-    let destroyed = 0;
-    if (this.#isCluster) {
-      for (const n of await this.#batch('DEL', members)) destroyed += n;
-    } else {
-      for (let i = 0; i < members.length; i += BATCH) {
-        const keys = members.slice(i, i + BATCH);
-        destroyed += await this.#run('DEL', () => this.client.del(...keys));
-      }
-    }
-    // the index entries go once their sessions are gone: a failure in between leaves entries, never live sessions without one
-    await this.#unindex(index, meta, members);
-    return destroyed;
+  /** Deletes every session recorded under `owner` but `exceptKey`; resolves how many existed. See RedisOwnerIndex. */
+  destroyOwned(owner: string, exceptKey?: string): Promise<number> {
+    return this.#owners.destroyAll(owner, exceptKey);
   }
 
   /**
@@ -400,51 +352,13 @@ export class RedisStore extends EventEmitter implements SessionStore {
     if (actions.length === 0) return this.#sessionWrite(command, op, key, px, payload);
     if (!this.#isCluster) {
       // one script holds the session key and the owners' keys: bookkeeping and write are one atomic step
-      const keys = [key, ...actions.flatMap((action) => this.#ownerKeys(action.owner))];
+      const keys = [key, ...actions.flatMap((action) => this.#owners.keys(action.owner))];
       const kinds = actions.map((action) => action.kind);
       const raw = await this.#run(command, (deadline) => this.#script(op, deadline, keys, px, key, kinds, payload, change));
       endedBy(change, raw.slice(1 + kinds.length));
       return writeReply(raw);
     }
-    // Cluster: the owners' keys live in other slots than the session key, so no one command may hold them all.
-    if (change?.limit !== undefined && actions.some((action) => action.kind === 'add')) {
-      // With a limit, a session enters its owner's index only once its data is stored: a sign-in elsewhere
-      // that ends it then deletes data that exists, instead of racing a write still on its way. One more
-      // round trip, for saves that may record a session under a limited owner.
-      const reply = await this.#sessionWrite(command, op, key, px, payload);
-      if (reply.code < 1 || reply.code === 3) return reply;
-      await Promise.all(actions.map((action) => this.#ownerWrite(command, action.kind, action.owner, key, px, change)));
-      await Promise.all((change.ended ?? []).map((ended) => this.#run('DEL', () => this.client.del(ended))));
-      return reply;
-    }
-    // The session write and each owner's bookkeeping go out at once: the request waits one round trip, not two.
-    const results = await Promise.allSettled([
-      this.#sessionWrite(command, op, key, px, payload),
-      ...actions.map((action) => this.#ownerWrite(command, action.kind, action.owner, key, px, change)),
-    ]);
-    const failed = results.find((result) => result.status === 'rejected');
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-    const [reply, ...present] = results.map((result) => (result as PromiseFulfilledResult<WriteReply | number>).value);
-    const code = (reply as WriteReply).code;
-    // a merge that found another text wrote nothing: its second try sends the same owner change, and repairs
-    if (code === 3) return reply as WriteReply;
-    // Rare repairs, one more round trip: an owner change recorded for a session that turned out to be
-    // gone is taken back; a session saved under an owner whose index had lost it is recorded again.
-    // Sessions the owner's limit ended left the index atomically with this one's entry; their data
-    // lives on other nodes, and goes in the same round trip.
-    await Promise.all([
-      ...(change?.ended ?? []).map((ended) => this.#run('DEL', () => this.client.del(ended))),
-      ...actions.map((action, i) => {
-        if ((action.kind === 'add' || action.kind === 'keep') && code < 1) {
-          return this.#ownerWrite(command, 'remove', action.owner, key, px, undefined);
-        }
-        if ((action.kind === 'xx' || action.kind === 'keepxx') && code >= 1 && present[i] === 0) {
-          return this.#ownerWrite(command, action.kind === 'xx' ? 'add' : 'keep', action.owner, key, px, change);
-        }
-        return undefined;
-      }),
-    ]);
-    return reply as WriteReply;
+    return this.#owners.clusterWrite(command, key, px, actions, change, () => this.#sessionWrite(command, op, key, px, payload));
   }
 
   /** A session write without owner bookkeeping: the plain command where one suffices, else the write script. */
@@ -458,23 +372,6 @@ export class RedisStore extends EventEmitter implements SessionStore {
       return { code: 1 };
     }
     return writeReply(await this.#run(command, (deadline) => this.#script(op, deadline, [key], px, '', [], payload)));
-  }
-
-  /**
-   * The owner bookkeeping of a Cluster write, on the owner's keys alone; resolves 1 when the session was
-   * already recorded. Keys the owner's limit ended are added to `change.ended`.
-   */
-  async #ownerWrite(
-    command: string,
-    kind: OwnerKind,
-    owner: string,
-    member: string,
-    px: number | undefined,
-    change: OwnerChange | undefined,
-  ): Promise<number> {
-    const raw = await this.#run(command, (deadline) => this.#script('none', deadline, this.#ownerKeys(owner), px, member, [kind], [], change));
-    endedBy(change, raw.slice(2));
-    return Number(raw[1]);
   }
 
   /** Runs the WRITE script (see redis-scripts.ts); `set` and `merge` carry the deadline guard unless `guardWrites: false`. */
@@ -494,7 +391,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
       await this.#clockKnown;
       guard = String(deadline + this.#clockOffset - this.#clockSlack);
     }
-    const entry = kinds.length > 0 ? `${Date.now()}:${change?.limit ?? ''}:${change?.info ?? ''}` : '';
+    const entry = kinds.length > 0 ? ownerEntry(change) : '';
     const args = [op, guard, px === undefined ? '' : String(px), member, entry, String(kinds.length), ...kinds, ...payload];
     return (await this.#eval(WRITE, keys, args)) as Array<number | string>;
   }
@@ -507,49 +404,6 @@ export class RedisStore extends EventEmitter implements SessionStore {
       if (!/^NOSCRIPT/.test((err as Error)?.message ?? '')) throw err;
       return this.client.eval(script.body, keys.length, ...keys, ...args);
     }
-  }
-
-  /* ---- owner index ---- */
-
-  /**
-   * An owner's sorted set and hash. The owner sits in a Cluster hash tag, so
-   * both keys share one slot; `%`, `{` and `}` in it are percent-encoded, so
-   * the tag is always the whole owner and two owners never share a key.
-   */
-  #ownerKeys(owner: string): [string, string] {
-    const tag = owner.replace(/[%{}]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
-    const index = `${this.#ownerPrefix}{${tag}}`;
-    return [index, index + ':meta'];
-  }
-
-  async #unindex(index: string, meta: string, members: string[]): Promise<void> {
-    for (let i = 0; i < members.length; i += BATCH) {
-      const chunk = members.slice(i, i + BATCH);
-      await this.#run('OWNER INDEX', () => this.#eval(OWNER_REMOVE, [index, meta], chunk));
-    }
-  }
-
-  /**
-   * `PTTL` or `DEL` of each key, in batches of `BATCH` commands: one pipeline
-   * per batch on standalone; in a Cluster, where the keys spread over every
-   * master, one command per key, all of a batch in flight at once.
-   */
-  async #batch(command: 'PTTL' | 'DEL', keys: string[]): Promise<number[]> {
-    const name = command === 'PTTL' ? 'pttl' : 'del';
-    const replies: number[] = [];
-    for (let i = 0; i < keys.length; i += BATCH) {
-      const chunk = keys.slice(i, i + BATCH);
-      const values = await this.#run(command, async () => {
-        if (this.#isCluster) return Promise.all(chunk.map((key) => this.client[name](key)));
-        const results = (await this.client.pipeline(chunk.map((key) => [name, key])).exec()) ?? [];
-        return results.map(([err, value]) => {
-          if (err) throw err;
-          return Number(value);
-        });
-      });
-      replies.push(...values);
-    }
-    return replies;
   }
 
   /**
@@ -636,16 +490,6 @@ function connectionError(command: string, err: unknown): unknown {
   return err;
 }
 
-/** Where the `n`th colon of `text` is, or -1. */
-function nthColon(text: string, n: number): number {
-  let at = -1;
-  for (let i = 0; i < n; i++) {
-    at = text.indexOf(':', at + 1);
-    if (at < 0) return -1;
-  }
-  return at;
-}
-
 /** The ttl as a whole number of ms for `PX`/`PEXPIRE`, or undefined for none. */
 function ttlArgument(ttl: unknown): number | undefined {
   if (ttl === undefined || ttl === null || ttl === Infinity) return undefined;
@@ -655,55 +499,9 @@ function ttlArgument(ttl: unknown): number | undefined {
   return Math.ceil(ttl);
 }
 
-type WriteOp = 'set' | 'merge' | 'touch' | 'del';
-
-/** A write's code (see `#write`), and for code 3 the text Redis holds. */
-interface WriteReply {
-  code: number;
-  stored?: string;
-}
-
-/** Records the session keys an owner's limit ended (the tail of a WRITE reply) on the write's owner change. */
-function endedBy(change: OwnerChange | undefined, keys: Array<number | string>): void {
-  if (change === undefined || keys.length === 0) return;
-  (change.ended ??= []).push(...keys.map(String));
-}
-
 function writeReply(reply: Array<number | string>): WriteReply {
   const code = Number(reply[0]);
   return code === 3 ? { code, stored: String(reply[1]) } : { code };
-}
-
-/** What a write does to one owner's index; see the OWNER function in redis-scripts.ts. */
-type OwnerKind = 'add' | 'xx' | 'keep' | 'keepxx' | 'remove';
-
-/**
- * The owner bookkeeping of one write: drop the session from its previous
- * owner, record it under its owner. On standalone the script already knows the
- * session exists when it records it. In a Cluster the owner's node does not:
- * a merge or touch under an unchanged owner then only updates an entry that
- * is there (`xx`), so a late write never re-adds a session that a log out
- * everywhere removed.
- */
-function ownerActions(op: WriteOp, change: OwnerChange | undefined, cluster: boolean): Array<{ kind: OwnerKind; owner: string }> {
-  if (change === undefined) return [];
-  const owner = change.owner === undefined ? undefined : checkOwner(change.owner, 'owner');
-  const previous = change.previous === undefined ? undefined : checkOwner(change.previous, 'previous owner');
-  const actions: Array<{ kind: OwnerKind; owner: string }> = [];
-  if (previous !== undefined && previous !== owner) actions.push({ kind: 'remove', owner: previous });
-  if (owner === undefined) return actions;
-  if (op === 'del') actions.push({ kind: 'remove', owner });
-  else if (op === 'set') actions.push({ kind: 'add', owner });
-  else if (cluster && previous === owner) actions.push({ kind: op === 'touch' ? 'keepxx' : 'xx', owner });
-  else actions.push({ kind: op === 'touch' ? 'keep' : 'add', owner });
-  return actions;
-}
-
-function checkOwner(owner: unknown, what: string): string {
-  if (typeof owner !== 'string' || owner === '') {
-    throw new TypeError(`RedisStore ${what} must be a non-empty string, got ${describe(owner)}`);
-  }
-  return owner;
 }
 
 /**
