@@ -4,6 +4,9 @@
 //   BENCH_MERGE  '0' for merge: false (whole-session saves: the reference of merge's cost)
 //   BENCH_AUDIT  '1': a listener on every session event that builds the JSON line an audit log would write
 //   BENCH_TTL, BENCH_SWEEP  memory check: store ttl and MemoryStore sweep interval, in ms
+//   BENCH_OWNER     '1': the owner index, one owner per signed-in visitor (every new visitor is user 0)
+//   BENCH_DESCRIBE  '1' (with BENCH_OWNER): describe() records { userAgent, ip } on every write
+//   BENCH_LIMIT     n (with BENCH_OWNER): maxSessionsPerOwner; new visitors, all user 0, end one session each
 import { benchRedisUrl, hashIds, importLib, newApp, renewAfter, rolling, routes, serve } from './common.mjs';
 
 const { session, MemoryStore } = await importLib('index.js');
@@ -19,12 +22,21 @@ if (process.env.BENCH_STORE === 'redis') {
 }
 
 const merge = process.env.BENCH_MERGE !== '0';
+const owners =
+  process.env.BENCH_OWNER === '1'
+    ? {
+        owner: (s) => (s.user ? 'user' + s.user.id : undefined),
+        ...(process.env.BENCH_DESCRIBE === '1' ? { describe: (ctx) => ({ userAgent: ctx.get('user-agent') || null, ip: ctx.ip }) } : {}),
+        ...(process.env.BENCH_LIMIT ? { maxSessionsPerOwner: Number(process.env.BENCH_LIMIT) } : {}),
+      }
+    : {};
 const middleware = session({
   store,
   defer,
   rolling: renewAfter === undefined ? rolling : { renewAfter },
   merge,
   ...(hashIds ? { hashIds: true } : {}),
+  ...owners,
   ...(ttl === undefined ? {} : { ttl }),
 });
 if (process.env.BENCH_AUDIT === '1') {
