@@ -326,6 +326,50 @@ describe('your devices: device info, ending one session, a limit per owner', () 
     });
   });
 
+  it('standalone: describe and the limit add no command to a sign-in, a change or a read', async function () {
+    this.timeout(30_000);
+    const redis = await RedisServer.start();
+    const stores: RedisStore[] = [];
+    try {
+      const counts: Record<string, number[]> = {};
+      for (const [label, extra] of [
+        ['owner', {}],
+        ['owner + describe + limit', { describe: describeDevice, maxSessionsPerOwner: 2 }],
+      ] as const) {
+        const store = new RedisStore({ url: redis.url });
+        stores.push(store);
+        await once(store, 'connect');
+        let sent = 0;
+        const client = store.client as unknown as { sendCommand: (...args: unknown[]) => unknown };
+        const original = client.sendCommand.bind(store.client);
+        client.sendCommand = (...args: unknown[]) => {
+          sent++;
+          return original(...args);
+        };
+        const { app } = ownersApp({ store, ...extra });
+        const measure = async (run: () => Promise<unknown>) => {
+          sent = 0;
+          await run();
+          return sent;
+        };
+        await login(app, 'ann');
+        await nextMs();
+        const second = await login(app, 'ann');
+        // the third sign-in ends the first session under the limit of 2
+        counts[label] = [
+          await measure(() => login(app, 'ann')),
+          await measure(() => request(app.callback()).get('/change').set('Cookie', second.cookie).expect(200, { userId: 'ann', sid: second.sid })),
+          await measure(() => request(app.callback()).get('/').set('Cookie', second.cookie)),
+        ];
+      }
+      expect(counts['owner + describe + limit']).to.deep.equal(counts['owner']);
+      console.log(`      commands per sign-in, change, read: ${JSON.stringify(counts)}`);
+    } finally {
+      await Promise.all(stores.map((s) => s.quit()));
+      await redis.remove();
+    }
+  });
+
   it('describe and maxSessionsPerOwner need the owner option', () => {
     expect(() => ownersApp({ owner: undefined, describe: describeDevice })).to.throw(TypeError, /option "describe" works on the owner index: pass "owner" too/);
     expect(() => ownersApp({ owner: undefined, maxSessionsPerOwner: 2 })).to.throw(TypeError, /option "maxSessionsPerOwner" works on the owner index/);
