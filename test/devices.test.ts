@@ -138,12 +138,16 @@ function devicesSuite(makeStore: () => Promise<SessionStore>, cleanup: () => Pro
     const device = await login(app, 'ann');
     const other = await login(app, 'ann');
     const handle = (await mw.listSessions('ann', { current: device.sid })).find((d) => d.current)!.handle;
-    const late = request(app.callback()).get('/slow?user=ann').set('Cookie', device.cookie).then((r) => r);
+    const lost: string[] = [];
+    mw.on('lost', ({ handle }) => lost.push(handle));
+    // /slow changes the session once let go: its save must find the session gone
+    const late = request(app.callback()).get('/slow').set('Cookie', device.cookie).then((r) => r);
     await gate.reached('loaded');
     expect(await mw.destroySession('ann', handle)).to.equal(true);
     gate.open('go');
     const res = await late;
     expect(res.status).to.equal(200);
+    expect(lost).to.deep.equal([handle]);
     const listed = await mw.listSessions('ann');
     expect(listed.map((d) => d.handle)).to.not.include(handle);
     expect(listed).to.have.length(1);
