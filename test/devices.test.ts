@@ -65,6 +65,18 @@ function devicesSuite(makeStore: () => Promise<SessionStore>, cleanup: () => Pro
     expect(changed.createdAt.getTime()).to.equal(phoneBefore.createdAt.getTime());
   });
 
+  it('with rolling, a read-only request moves lastSeenAt and records the device info, not savedAt', async () => {
+    const { app, mw } = ownersApp({ store, describe: describeDevice, rolling: true });
+    const device = await request(app.callback()).get('/login?user=ann').set('User-Agent', 'Old/1').expect(200);
+    const [before] = await mw.listSessions('ann');
+    await nextMs();
+    await request(app.callback()).get('/').set('Cookie', cookieOf(device)).set('User-Agent', 'New/2').expect(200);
+    const [after] = await mw.listSessions('ann');
+    expect(after!.lastSeenAt.getTime()).to.be.above(before!.lastSeenAt.getTime());
+    expect(after!.savedAt.getTime()).to.equal(before!.savedAt.getTime());
+    expect(after!.info?.userAgent).to.equal('New/2');
+  });
+
   it('describe() at its size bound is recorded; past it the app gets a SessionDescribeError and the session is saved without info', async () => {
     // {"ua":"xxx…"} is 9 characters around the value
     const ua = (length: number) => 'x'.repeat(length - 9);
