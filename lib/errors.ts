@@ -13,15 +13,16 @@ export class SessionError extends Error {
 }
 
 /**
- * The store cannot serve right now; the same request may succeed later. Koa
- * (and http-errors style handlers) answer 503 from `status`, and, because
- * `expose` is false, with the generic body "Service Unavailable": the message
- * names the store's internals (a command, an address) and stays in the logs.
- * koa-generic-session 2.3.1 answered these 500.
+ * The store cannot serve right now; the same request may succeed later. Koa's
+ * own error handling answers 503 from `statusCode` (koa v1, which reads only
+ * `status`, through the context's onerror that the middleware wraps), and,
+ * because `expose` is false, with the generic body "Service Unavailable": the
+ * message names the store's internals (a command, an address) and stays in the
+ * logs. `status` stays unset, as in koa-generic-session 2.3.1: an app's own
+ * error middleware that answers `err.status || 500` answers 500 as it did.
  */
 export class SessionStoreOutageError extends SessionError {
-  // plain writable fields: Koa assigns `err.status` itself while answering
-  status = 503;
+  // a plain writable field: Koa assigns `err.status` itself while answering
   statusCode = 503;
   expose = false;
 }

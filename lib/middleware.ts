@@ -17,7 +17,7 @@ import { uid } from './sid.js';
 import { absoluteRemaining, capTtl, metaForWrite, takeMeta, withMeta, type SessionMeta } from './lifetime.js';
 import { SessionCookieReader, assertKeys, setSessionCookie, type VerifiedSignature } from './cookie.js';
 import { checkKeys } from './keys.js';
-import { OutageLog } from './outage.js';
+import { OutageLog, answerOutages503 } from './outage.js';
 import { deviceInfo } from './device.js';
 import { StoreAdapter, type MaybePromise } from './store/adapter.js';
 import { PrefixedStore } from './store/prefixed.js';
@@ -866,6 +866,7 @@ function installAccessors(ctx: SessionContext): void {
   const target = proto !== null && proto !== Object.prototype ? proto : ctx;
   if (installed.has(target)) return;
   installed.add(target);
+  answerOutages503(target);
   Object.defineProperties(target, {
     session: {
       configurable: true,

@@ -19,15 +19,39 @@ interface Registry {
   quiet: WeakSet<object>;
   /** app -> the listener that replaced Koa's default one. */
   filters: WeakMap<object, Function>;
+  /** app.context objects whose onerror answers outage errors 503. */
+  contexts?: WeakSet<object>;
 }
 
 // Shared by every copy of this package in the process (an ESM and a CommonJS
 // one, two versions): one filter per app, which knows every copy's errors.
 const REGISTRY = Symbol.for('koa-generic-session-ts.outage');
-const { quiet, filters } = ((globalThis as { [REGISTRY]?: Registry })[REGISTRY] ??= {
+const registry = ((globalThis as { [REGISTRY]?: Registry })[REGISTRY] ??= {
   quiet: new WeakSet(),
   filters: new WeakMap(),
 });
+const { quiet, filters } = registry;
+const contexts = (registry.contexts ??= new WeakSet());
+
+/**
+ * Outage errors leave `status` unset, so that an app's own error middleware
+ * sees what koa-generic-session gave it (`err.status || 500` stays 500), and
+ * carry `statusCode: 503`, which koa v2 and v3 answer. koa v1's ctx.onerror
+ * reads `status` alone: this wraps an app's context onerror, once, so that
+ * Koa's own answer to an outage error is 503 in every version. koa v1 binds
+ * onerror when it creates a context, so it applies from the next request on.
+ */
+export function answerOutages503(context: object): void {
+  const onerror = (context as { onerror?: unknown }).onerror;
+  if (typeof onerror !== 'function' || contexts.has(context)) return;
+  contexts.add(context);
+  (context as { onerror: Listener }).onerror = function onerror503(this: unknown, err: unknown, ...rest: unknown[]) {
+    if (err instanceof SessionStoreOutageError && (err as { status?: unknown }).status === undefined) {
+      (err as { status?: number }).status = err.statusCode;
+    }
+    return (onerror as Listener).call(this, err, ...rest);
+  };
+}
 
 function isKoaApp(app: unknown): app is KoaApp {
   const a = app as Partial<KoaApp> | null;

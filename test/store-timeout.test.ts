@@ -101,7 +101,7 @@ async function login(koa: Koa): Promise<{ cookie: string; key: string }> {
 function expectTimeout(err: unknown, method: StoreMethod, type?: SessionErrorType, timeoutMs = 50): void {
   expect(err).to.be.instanceOf(SessionStoreTimeoutError);
   const e = err as SessionStoreTimeoutError;
-  expect(e).to.include({ code: 'ERR_SESSION_STORE_CALL_TIMEOUT', method, timeoutMs, status: 503 });
+  expect(e).to.include({ code: 'ERR_SESSION_STORE_CALL_TIMEOUT', method, timeoutMs, statusCode: 503 });
   if (type !== undefined) expect(e.name).to.equal(`koa-generic-session ${type} error`);
 }
 

@@ -125,7 +125,7 @@ session({
 const late = new SessionStoreTimeoutError('merge', 50);
 const lateCode: 'ERR_SESSION_STORE_CALL_TIMEOUT' = late.code;
 const outage: SessionStoreOutageError = late;
-const outageStatus: number = outage.status;
+const outageStatus: number = outage.statusCode;
 void lateCode;
 void outageStatus;
 // @ts-expect-error the method is one of the store's
