@@ -173,7 +173,6 @@ class SessionCore {
   #inflight = 0;
   #drained: Array<() => void> = [];
   #closing: Promise<void> | undefined;
-  #shuttingDown = false;
 
   constructor(options: ResolvedOptions) {
     this.options = options;
@@ -195,8 +194,8 @@ class SessionCore {
     this.#forwardStoreInvalid(client);
     this.watcher = new StoreWatcher(this.adapter, options.reconnectTimeout);
     this.watcher.on('status', (status: StoreStatus, previous: StoreStatus) => {
-      // close() ends the watcher's window too: that is a shutdown, not a store that serves again
-      if (status === 'available' && !this.#shuttingDown) this.#outage.recovered();
+      // close() ends in 'closed', never 'available': a shutdown is not a store that serves again
+      if (status === 'available') this.#outage.recovered();
       this.events.emit('status', status, previous);
     });
     this.#reader = new SessionCookieReader(options.key, options.cookie.signed !== false);
@@ -836,7 +835,6 @@ class SessionCore {
     if (typeof timeout !== 'number' || !(timeout >= 0)) {
       throw new TypeError(`close() option "timeout" must be a number of ms, 0 or more, got ${String(timeout)}`);
     }
-    this.#shuttingDown = true;
     return (this.#closing ??= (async () => {
       this.watcher.close();
       const drained = await this.#drain(timeout);
