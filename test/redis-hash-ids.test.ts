@@ -5,53 +5,13 @@ import type { Context } from 'koa';
 import request from 'supertest';
 import { app, agent, cookieValue } from './support/app.js';
 import { Gate } from './support/gate.js';
-import { RedisCluster, RedisSentinel, RedisServer, stopAllRedis } from './support/redis.js';
+import { stopAllRedis } from './support/redis.js';
+import { standalone, sentinel, cluster, type Deployment } from './support/deployments.js';
 import { RedisStore } from '../lib/store/redis.js';
 import type { Session, SessionMiddleware, SessionOptions } from '../lib/index.js';
 
 const sha256 = (sid: string) => createHash('sha256').update(sid).digest('base64url');
 const COOKIE = { path: '/', httpOnly: true, overwrite: true, signed: false, maxAge: 86_400_000 };
-
-interface Deployment {
-  label: string;
-  start(): Promise<void>;
-  store(): RedisStore;
-  nodes(): RedisServer[];
-  nodeFor(key: string): Promise<RedisServer>;
-}
-
-function standalone(): Deployment {
-  let redis: RedisServer;
-  return {
-    label: 'standalone',
-    start: async () => void (redis = await RedisServer.start({ label: 'hash-ids' })),
-    store: () => new RedisStore({ url: redis.url }),
-    nodes: () => [redis],
-    nodeFor: async () => redis,
-  };
-}
-
-function sentinel(): Deployment {
-  let set: RedisSentinel;
-  return {
-    label: 'Sentinel (a master, a replica, one sentinel)',
-    start: async () => void (set = await RedisSentinel.start()),
-    store: () => new RedisStore({ sentinels: set.sentinelNodes, name: set.name }),
-    nodes: () => [set.master],
-    nodeFor: async () => set.master,
-  };
-}
-
-function cluster(): Deployment {
-  let c: RedisCluster;
-  return {
-    label: 'Cluster (3 masters)',
-    start: async () => void (c = await RedisCluster.start({ masters: 3 })),
-    store: () => new RedisStore({ cluster: c.startupNodes }),
-    nodes: () => c.nodes,
-    nodeFor: (key) => c.nodeForKey(key),
-  };
-}
 
 /** Every key on every node with its content as text: strings, sorted-set members and scores, hash fields and values. */
 async function dump(d: Deployment): Promise<string[]> {
@@ -75,7 +35,7 @@ async function dump(d: Deployment): Promise<string[]> {
   return out;
 }
 
-for (const make of [standalone, sentinel, cluster]) {
+for (const make of [() => standalone('hash-ids'), sentinel, cluster]) {
   const d = make();
   describe(`hashIds on RedisStore, ${d.label} (real redis-server)`, function () {
     let store: RedisStore;

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import type { Context } from 'koa';
 import { app, agent, cookieValue, setCookies } from './support/app.js';
-import { RedisCluster, RedisServer, stopAllRedis } from './support/redis.js';
+import { stopAllRedis } from './support/redis.js';
+import { standalone, cluster } from './support/deployments.js';
 import { FakeClock } from './support/clock.js';
 import { RedisStore } from '../lib/store/redis.js';
 import type { SessionMiddleware, SessionOptions } from '../lib/index.js';
@@ -10,43 +11,13 @@ import type { SessionMiddleware, SessionOptions } from '../lib/index.js';
 /** The commands a session request can send. */
 const SESSION_COMMANDS = ['get', 'set', 'del', 'pexpire', 'evalsha', 'eval'];
 
-interface Deployment {
-  label: string;
-  start(): Promise<void>;
-  store(): RedisStore;
-  nodes(): RedisServer[];
-  nodeFor(key: string): Promise<RedisServer>;
-}
-
-function standalone(): Deployment {
-  let redis: RedisServer;
-  return {
-    label: 'standalone',
-    start: async () => void (redis = await RedisServer.start({ label: 'lifetime' })),
-    store: () => new RedisStore({ url: redis.url }),
-    nodes: () => [redis],
-    nodeFor: async () => redis,
-  };
-}
-
-function cluster(): Deployment {
-  let c: RedisCluster;
-  return {
-    label: 'Cluster (3 masters)',
-    start: async () => void (c = await RedisCluster.start({ masters: 3 })),
-    store: () => new RedisStore({ cluster: c.startupNodes }),
-    nodes: () => c.nodes,
-    nodeFor: (key) => c.nodeForKey(key),
-  };
-}
-
 function handler(ctx: Context): void {
   if (ctx.path === '/login') ctx.session!.user = 'ann';
   if (ctx.path === '/count') ctx.session!.count = ((ctx.session!.count as number | undefined) ?? 0) + 1;
   ctx.body = { user: ctx.session!.user ?? null, count: ctx.session!.count ?? 0 };
 }
 
-for (const make of [standalone, cluster]) {
+for (const make of [() => standalone('lifetime'), cluster]) {
   const d = make();
   describe(`session lifetimes on RedisStore, ${d.label} (real redis-server)`, function () {
     let store: RedisStore;
