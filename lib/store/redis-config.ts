@@ -19,6 +19,8 @@ export interface ResolvedRedisStoreOptions {
   commandTimeout: number;
   guardWrites: boolean;
   ownerPrefix: string;
+  /** The cache's `max`, or undefined for no cache. */
+  cacheMax: number | undefined;
 }
 
 /**
@@ -53,8 +55,9 @@ const REDIS_OPTION_NAMES: ReadonlySet<string> = new Set(
 
 const STORE_OPTION_NAMES = [
   'client', 'duplicate', 'closeClient', 'url', 'redisOptions', 'cluster', 'clusterOptions', 'serializer',
-  'commandTimeout', 'guardWrites', 'ownerPrefix',
+  'commandTimeout', 'guardWrites', 'ownerPrefix', 'cache',
 ];
+const CACHE_DEFAULT_MAX = 10_000;
 /** koa-redis's old names of `path` and `password`. */
 const ALIASES = ['socket', 'auth_pass', 'pass'];
 const KOA_REDIS_OPTION_NAMES = ['isRedisCluster', 'nodes', 'serialize', 'unserialize', ...ALIASES];
@@ -121,10 +124,12 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     commandTimeout: o.commandTimeout ?? 2000,
     guardWrites: o.guardWrites ?? true,
     ownerPrefix: o.ownerPrefix ?? 'koa:owner:',
+    cacheMax: cacheMaxOf(o.cache),
   };
 
   if (o.client !== undefined) {
     const clusterClient = (o.client as { isCluster?: unknown }).isCluster === true;
+    if (clusterClient) common.cacheMax = noClusterCache(common.cacheMax);
     if (clusterClient && db !== undefined && Number(db) !== 0) {
       throw new TypeError(`RedisStore option "db" (${String(db)}) cannot apply to a Cluster client: Redis Cluster has only db 0`);
     }
@@ -137,6 +142,11 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
       }
       ignore(o.clusterOptions === undefined ? [] : ['clusterOptions'], 'the client is not a Cluster');
       const redisOptions = mergeRedisOptions(topLevel, o.redisOptions);
+      return { plan: { kind: 'duplicate', client: o.client, redisOptions }, closeClient: closeClient ?? true, ...common };
+    }
+    if (common.cacheMax !== undefined && !clusterClient) {
+      // the cache turns tracking on and applies the connection's own writes itself: it needs a connection nobody else writes on
+      const redisOptions = db === undefined ? undefined : ({ db: Number(db) } as RedisOptions);
       return { plan: { kind: 'duplicate', client: o.client, redisOptions }, closeClient: closeClient ?? true, ...common };
     }
     const ignored = connectionNames(o).filter((name) => name !== 'db');
@@ -155,6 +165,7 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
     const ignored = connectionNames(o).filter((name) => name !== 'db');
     if (o.redisOptions !== undefined) ignored.push('redisOptions');
     ignore(ignored, 'a Cluster takes its nodes\' ioredis options in clusterOptions.redisOptions (koa-redis ignored them too)');
+    common.cacheMax = noClusterCache(common.cacheMax);
     const plan: ClientPlan = { kind: 'cluster', nodes: cluster, clusterOptions: o.clusterOptions ?? {} };
     return { plan, closeClient: closeClient ?? true, ...common };
   }
@@ -166,6 +177,41 @@ export function resolveRedisStoreOptions(options: RedisStoreOptions): ResolvedRe
   const redisOptions = mergeRedisOptions(topLevel, o.redisOptions);
   const plan: ClientPlan = url === undefined ? { kind: 'standalone', redisOptions } : { kind: 'standalone', url, redisOptions };
   return { plan, closeClient: closeClient ?? true, ...common };
+}
+
+/** `cache`: false/undefined for none, true for the defaults, or { max }. */
+function cacheMaxOf(cache: unknown): number | undefined {
+  if (cache === undefined || cache === false) return undefined;
+  if (cache === true) return CACHE_DEFAULT_MAX;
+  if (cache === null || typeof cache !== 'object' || Array.isArray(cache)) {
+    throw new TypeError(`RedisStore option "cache" must be true, false or { max }, got ${describe(cache)}`);
+  }
+  for (const name of Object.keys(cache)) {
+    if (name !== 'max') throw new TypeError(`RedisStore option "cache" has no option "${name}": it takes { max }, the most sessions kept`);
+  }
+  const max = (cache as { max?: unknown }).max ?? CACHE_DEFAULT_MAX;
+  if (!(typeof max === 'number' && Number.isSafeInteger(max) && max > 0)) {
+    throw new TypeError(`RedisStore option "cache.max" must be a whole number above 0 (the most sessions kept), got ${describe(max)}`);
+  }
+  return max;
+}
+
+/**
+ * A Cluster keeps the cache off. Tracking is per node there: it would take
+ * one invalidation connection per master, re-pointed at every slot move,
+ * failover and node added, each a window where a node's invalidations have
+ * nowhere to go; each window must flush the whole cache, or serve a stale
+ * session. Running uncached is slower but never wrong.
+ */
+function noClusterCache(max: number | undefined): undefined {
+  if (max !== undefined) {
+    warnRedisOption(
+      'cache',
+      'RedisStore ignores "cache" on a Cluster: Redis tracks reads per node, and following every node, slot move and failover ' +
+        'without ever serving a stale session is not supported yet. Sessions are read from Redis on every request',
+    );
+  }
+  return undefined;
 }
 
 function checkKnown(name: string): void {

@@ -1,5 +1,6 @@
 import type { ClusterNode, ClusterOptions, RedisOptions, SentinelAddress } from 'ioredis';
 import type { Session } from '../types.js';
+import type { RedisCacheOptions } from './redis-cache.js';
 import type { RedisClient } from './redis-client.js';
 
 /** Turns sessions into stored strings and back. Default: JSON, with `cookie.expires` revived as a Date. */
@@ -98,4 +99,14 @@ export interface RedisStoreOptions extends TopLevelRedisOptions {
    * contain `{` or `}`. Default `'koa:owner:'`.
    */
   ownerPrefix?: string;
+  /**
+   * Keep the sessions this process reads and writes in memory, kept true by
+   * Redis's invalidations (server-assisted client-side caching, Redis 7.0 or
+   * later): a read of a session nothing else changed since costs no round
+   * trip, a change one instead of two. `true` for the defaults, or
+   * `{ max }`. Off by default, and on a Cluster (where it is ignored with a
+   * warning). The store opens one more connection, for the invalidations;
+   * with `client`, the store works on a duplicate of it. See docs/cache.md.
+   */
+  cache?: boolean | RedisCacheOptions;
 }

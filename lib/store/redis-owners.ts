@@ -29,6 +29,8 @@ export interface OwnerIndexHost {
   readonly prefix: string;
   run<T>(command: string, start: (deadline: number) => Promise<T>): Promise<T>;
   eval(script: RedisScript, keys: string[], args: string[]): Promise<unknown>;
+  /** Session keys this index deleted: the store's cache drops them. */
+  forget(keys: string[]): void;
   /** The WRITE script on an owner's keys alone (op `none`): a Cluster write's owner half. */
   ownerScript(deadline: number, keys: string[], px: number | undefined, member: string, kind: OwnerKind, change: OwnerChange | undefined): Promise<Array<number | string>>;
 }
@@ -109,13 +111,17 @@ export class RedisOwnerIndex {
     const reply = await host.run('OWNER INDEX', () => host.eval(OWNER_READ, [index, meta], ['', '']));
     const members = (reply as [string[]])[0].filter((key) => key !== exceptKey);
     let destroyed = 0;
-    if (host.isCluster) {
-      for (const n of await this.#batch('DEL', members)) destroyed += n;
-    } else {
-      for (let i = 0; i < members.length; i += BATCH) {
-        const keys = members.slice(i, i + BATCH);
-        destroyed += await host.run('DEL', () => host.client.del(...keys));
+    try {
+      if (host.isCluster) {
+        for (const n of await this.#batch('DEL', members)) destroyed += n;
+      } else {
+        for (let i = 0; i < members.length; i += BATCH) {
+          const keys = members.slice(i, i + BATCH);
+          destroyed += await host.run('DEL', () => host.client.del(...keys));
+        }
       }
+    } finally {
+      host.forget(members);
     }
     // the index entries go once their sessions are gone: a failure in between leaves entries, never live sessions without one
     await this.#unindex(index, meta, members);

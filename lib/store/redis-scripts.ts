@@ -243,7 +243,8 @@ end
  *
  * KEYS: the session key (absent for op `none`), then a sorted set and a hash
  * per owner action.
- * ARGV: op (`set` | `merge` | `touch` | `del` | `none`), deadline (server ms,
+ * ARGV: op (`set` | `merge` | `touch` | `del` | `none`; `+` after `set`,
+ * `merge` or `touch` for a caller whose connection Redis tracks), deadline (server ms,
  * '' for none), px ('' for none), member (the session key), the owner
  * entry's "stamp:limit:info" (app ms; the owner's session limit or '';
  * the device info's JSON or ''), action count n, n action kinds, then for `set` the value; for `merge` the
@@ -276,6 +277,9 @@ local function ownership()
 ${PRUNE}${LIMIT}${OWNER}  return owner
 end
 local op, deadline, px, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- 'set+', 'merge+', 'touch+': the caller caches the session; its read at the end keeps Redis tracking the key for it
+local track = string.byte(op, -1) == 43
+if track then op = string.sub(op, 1, -2) end
 if deadline ~= '' and now > tonumber(deadline) then return { 0 } end
 local n = tonumber(ARGV[6])
 local value
@@ -320,6 +324,8 @@ end
 if value then
   if px == '' then redis.call('SET', KEYS[1], value) else redis.call('SET', KEYS[1], value, 'PX', px) end
 end
+-- a write ends every client's tracking of the key, the writer's too: read it again so Redis keeps telling us of changes
+if track then redis.call('EXISTS', KEYS[1]) end
 return result`);
 
 /**

@@ -9,6 +9,7 @@ import { closeClient, createClient, isCluster, type RedisClient as Client } from
 import { describe, resolveRedisStoreOptions } from './redis-config.js';
 import type { RedisSerializer as Serializer, RedisStoreOptions as Options, TopLevelRedisOptions as TopLevel } from './redis-options.js';
 import { GET_PTTL, MOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
+import { CacheTracking, KEEP_TEXT, SessionCache, type CacheTicket, type RedisCacheOptions as CacheOptions, type RedisCacheStats as CacheStats } from './redis-cache.js';
 import { RedisOwnerIndex, endedBy, ownerActions, ownerEntry, type OwnerKind, type WriteOp, type WriteReply } from './redis-owners.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
@@ -21,6 +22,10 @@ export type RedisSerializer = Serializer;
 export type RedisStoreOptions = Options;
 /** ioredis's connection options, taken at the top level as koa-redis took them. */
 export type TopLevelRedisOptions = TopLevel;
+/** RedisStore's `cache` option: `{ max }`. */
+export type RedisCacheOptions = CacheOptions;
+/** What the cache has done: see `RedisStore#cacheStats()`. */
+export type RedisCacheStats = CacheStats;
 
 const debug = debuglog('koa-generic-session:redis');
 
@@ -98,6 +103,9 @@ export class RedisStore extends EventEmitter implements SessionStore {
   readonly #guardWrites: boolean;
   readonly #owners: RedisOwnerIndex;
   readonly #detach: Array<() => void> = [];
+  /** The local cache and what keeps it true; undefined without the `cache` option. */
+  readonly #cache: SessionCache | undefined;
+  readonly #tracking: CacheTracking | undefined;
   #status: RedisStoreStatus;
   #quitting: Promise<void> | undefined;
   /** Server clock minus ours, in ms, and how far that estimate can be off. */
@@ -121,6 +129,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
       prefix: resolved.ownerPrefix,
       run: (command, start) => this.#run(command, start),
       eval: (script, keys, args) => this.#eval(script, keys, args),
+      forget: (keys) => this.#cache?.drop(keys),
       ownerScript: (deadline, keys, px, member, kind, change) => this.#script('none', deadline, keys, px, member, [kind], [], change),
     });
     if (this.#serializer === undefined) {
@@ -128,6 +137,12 @@ export class RedisStore extends EventEmitter implements SessionStore {
         value: (key: string, patch: SessionPatch, ttl?: number, owner?: OwnerChange) => this.#merge(key, patch, ttl, owner),
         configurable: true,
       });
+    }
+    if (resolved.cacheMax !== undefined && !this.#isCluster) {
+      this.#cache = new SessionCache(resolved.cacheMax, (event, detail) =>
+        event === 'invalidate' ? this.emit('cacheInvalidate', detail) : this.emit('cacheFlush', detail),
+      );
+      this.#tracking = new CacheTracking(this.client as Redis, this.#cache);
     }
     const status = this.client.status;
     this.#status = status === 'ready' ? 'connected' : status === 'end' ? 'disconnected' : 'connecting';
@@ -141,9 +156,25 @@ export class RedisStore extends EventEmitter implements SessionStore {
   }
 
   async get(key: string): Promise<Session | null> {
+    const cache = this.#cache;
+    if (cache !== undefined && cache.on) {
+      const cached = cache.lookup(key);
+      if (cached === undefined) return this.#readTracked(cache, key);
+      const session = this.#decode(key, cached);
+      if (session === null) cache.drop([key]);
+      return session;
+    }
     const text = await this.#run('GET', () => this.client.get(key));
     if (text === null || text === undefined) return null;
     return this.#decode(key, text);
+  }
+
+  /**
+   * What the cache has done (hits, misses, invalidations, flushes, entries),
+   * or undefined for a store without the `cache` option. See docs/cache.md.
+   */
+  cacheStats(): RedisCacheStats | undefined {
+    return this.#cache?.stats();
   }
 
   async set(key: string, session: Session, ttl?: number, owner?: OwnerChange): Promise<void> {
@@ -181,8 +212,14 @@ export class RedisStore extends EventEmitter implements SessionStore {
    */
   async move(fromKey: string, toKey: string): Promise<Session | null> {
     if (!this.#isCluster) {
-      const text = await this.#run('MOVE', () => this.#eval(MOVE, [fromKey, toKey], []));
-      return text === null || text === undefined ? null : this.#decode(toKey, String(text));
+      // the cache follows neither key through a rename: both are dropped once it is done
+      const tickets = [this.#cache?.begin(fromKey), this.#cache?.begin(toKey)];
+      try {
+        const text = await this.#run('MOVE', () => this.#eval(MOVE, [fromKey, toKey], []));
+        return text === null || text === undefined ? null : this.#decode(toKey, String(text));
+      } finally {
+        for (const ticket of tickets) this.#cache?.end(ticket, null);
+      }
     }
     const found = (await this.#run('MOVE', () => this.#eval(GET_PTTL, [fromKey], []))) as [string, number] | null;
     if (found === null) return this.get(toKey);
@@ -210,6 +247,34 @@ export class RedisStore extends EventEmitter implements SessionStore {
    */
   quit(): Promise<void> {
     return (this.#quitting ??= this.#close());
+  }
+
+  /* ---- the cache ---- */
+
+  /**
+   * A read the cache missed: GET and PTTL in one script, so the entry
+   * expires when the session does (a ttl set by anyone else comes with an
+   * invalidation). The expiry counts from when the read was sent: never later
+   * than Redis's.
+   */
+  async #readTracked(cache: SessionCache, key: string): Promise<Session | null> {
+    const ticket = cache.begin(key);
+    const sent = Date.now();
+    let found: [string, number] | null;
+    try {
+      found = (await this.#run('GET', () => this.#eval(GET_PTTL, [key], []))) as [string, number] | null;
+    } catch (err) {
+      cache.end(ticket, null);
+      throw err;
+    }
+    if (found === null || found === undefined) {
+      cache.end(ticket, null);
+      return null;
+    }
+    const [text, pttl] = found;
+    const session = this.#decode(key, text);
+    cache.end(ticket, session === null ? null : text, pttl >= 0 ? sent + pttl : Infinity);
+    return session;
   }
 
   /* ---- events ---- */
@@ -348,7 +413,36 @@ export class RedisStore extends EventEmitter implements SessionStore {
     payload: string[],
     change: OwnerChange | undefined,
   ): Promise<WriteReply> {
-    const actions = ownerActions(op, change, this.#isCluster);
+    const cache = this.#cache;
+    if (cache === undefined) return this.#untrackedWrite(command, op, key, px, payload, change);
+    // Redis does not tell this connection of its own writes (NOLOOP): the cache applies them when the reply comes
+    const sent = Date.now();
+    const ticket = cache.begin(key);
+    let reply: WriteReply;
+    try {
+      reply = await this.#untrackedWrite(command, ticket === undefined || op === 'del' ? op : tracked(op), key, px, payload, change);
+    } catch (err) {
+      cache.end(ticket, null);
+      throw err;
+    }
+    const expires = px === undefined ? Infinity : sent + px;
+    if (reply.code !== 1 || op === 'del') cache.end(ticket, null);
+    else if (op === 'touch') cache.end(ticket, KEEP_TEXT, expires);
+    // a set's value; a merge's whole session (a bare patch, spliced by Redis, is not known here)
+    else cache.end(ticket, (op === 'set' ? payload[0] : payload[1]) || null, expires);
+    if (change?.ended !== undefined) cache.drop(change.ended);
+    return reply;
+  }
+
+  async #untrackedWrite(
+    command: string,
+    op: WriteOp | TrackedOp,
+    key: string,
+    px: number | undefined,
+    payload: string[],
+    change: OwnerChange | undefined,
+  ): Promise<WriteReply> {
+    const actions = ownerActions(untracked(op), change, this.#isCluster);
     if (actions.length === 0) return this.#sessionWrite(command, op, key, px, payload);
     if (!this.#isCluster) {
       // one script holds the session key and the owners' keys: bookkeeping and write are one atomic step
@@ -361,8 +455,12 @@ export class RedisStore extends EventEmitter implements SessionStore {
     return this.#owners.clusterWrite(command, key, px, actions, change, () => this.#sessionWrite(command, op, key, px, payload));
   }
 
-  /** A session write without owner bookkeeping: the plain command where one suffices, else the write script. */
-  async #sessionWrite(command: string, op: WriteOp, key: string, px: number | undefined, payload: string[]): Promise<WriteReply> {
+  /**
+   * A session write without owner bookkeeping: the plain command where one
+   * suffices, else the write script (always for a tracked write, which must
+   * read the key again after writing it).
+   */
+  async #sessionWrite(command: string, op: WriteOp | TrackedOp, key: string, px: number | undefined, payload: string[]): Promise<WriteReply> {
     const client = this.client;
     if (op === 'del') return { code: await this.#run(command, () => client.del(key)) };
     if (op === 'touch') return { code: (await this.#run(command, () => client.pexpire(key, px!))) === 1 ? 1 : -1 };
@@ -376,7 +474,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   /** Runs the WRITE script (see redis-scripts.ts); `set` and `merge` carry the deadline guard unless `guardWrites: false`. */
   async #script(
-    op: WriteOp | 'none',
+    op: WriteOp | TrackedOp | 'none',
     deadline: number,
     keys: string[],
     px: number | undefined,
@@ -386,7 +484,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
     change?: OwnerChange,
   ): Promise<Array<number | string>> {
     let guard = '';
-    if (this.#guardWrites && (op === 'set' || op === 'merge')) {
+    if (this.#guardWrites && (op === 'set' || op === 'merge' || op === 'set+' || op === 'merge+')) {
       if (this.#clockKnown === undefined) this.#syncClock();
       await this.#clockKnown;
       guard = String(deadline + this.#clockOffset - this.#clockSlack);
@@ -465,6 +563,8 @@ export class RedisStore extends EventEmitter implements SessionStore {
 
   async #close(): Promise<void> {
     this.#status = 'closed';
+    this.#cache?.close();
+    await this.#tracking?.close(this.#commandTimeout);
     // our `error` listener stays until the end: a closing client may still report failed attempts
     if (this.#closeClient) await closeClient(this.client, this.#commandTimeout);
     for (const detach of this.#detach) detach();
@@ -497,6 +597,17 @@ function ttlArgument(ttl: unknown): number | undefined {
     throw new TypeError(`RedisStore ttl must be a number of ms or undefined, got ${describe(ttl)}`);
   }
   return Math.ceil(ttl);
+}
+
+/** A write whose caller caches the session: the script reads the key again after writing it (see WRITE). */
+type TrackedOp = 'set+' | 'merge+' | 'touch+';
+
+function tracked(op: Exclude<WriteOp, 'del'>): TrackedOp {
+  return `${op}+`;
+}
+
+function untracked(op: WriteOp | TrackedOp): WriteOp {
+  return (op.endsWith('+') ? op.slice(0, -1) : op) as WriteOp;
 }
 
 function writeReply(reply: Array<number | string>): WriteReply {
