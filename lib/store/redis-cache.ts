@@ -15,6 +15,22 @@ const MIN_MAJOR = 7;
 /** How often entries past their ttl are freed, when no read or invalidation freed them first. */
 const SWEEP_INTERVAL_MS = 30_000;
 
+/**
+ * The invalidation connection is PINGed this often. Redis answers on the
+ * connection that carries the invalidations, after every invalidation it
+ * queued before: a PONG proves that every change made before the PING was
+ * sent has reached this process.
+ */
+export const HEARTBEAT_MS = 250;
+
+/**
+ * The cache answers reads only while its last PONG answered a PING sent less
+ * than this long ago, so a connection that stops delivering without closing
+ * (a silent network partition, a stalled server) serves nothing older than
+ * this. Entries are kept meanwhile: the next PONG vouches for them again.
+ */
+export const LEASE_MS = 1000;
+
 /** RedisStore's `cache` option. */
 export interface RedisCacheOptions {
   /** Most sessions kept in this process; the least recently used goes first. Default 10000. */
@@ -84,6 +100,8 @@ export class SessionCache {
   readonly #pending = new Map<string, Pending>();
   #on = false;
   #epoch = 0;
+  /** Our clock: hits are served until then (see LEASE_MS). */
+  #leaseUntil = 0;
   #disabled: string | undefined;
   #hits = 0;
   #misses = 0;
@@ -104,13 +122,14 @@ export class SessionCache {
 
   /** The cached text of a live session, or undefined (a miss, counted). */
   lookup(key: string): string | undefined {
-    const entry = this.#entries.get(key);
+    const now = Date.now();
+    const entry = now < this.#leaseUntil ? this.#entries.get(key) : undefined;
     if (entry === undefined) {
       this.#misses++;
       return undefined;
     }
     this.#entries.delete(key);
-    if (entry.expires <= Date.now()) {
+    if (entry.expires <= now) {
       this.#misses++;
       return undefined;
     }
@@ -177,6 +196,11 @@ export class SessionCache {
     this.#report('invalidate', keys);
   }
 
+  /** A PING sent at `sent` was answered on the invalidation connection. */
+  renew(sent: number): void {
+    if (sent + LEASE_MS > this.#leaseUntil) this.#leaseUntil = sent + LEASE_MS;
+  }
+
   /** Tracking is confirmed: replies to commands sent from now on may fill the cache. */
   enable(): void {
     if (this.#on || this.#disabled !== undefined) return;
@@ -191,6 +215,7 @@ export class SessionCache {
     const had = this.#on || this.#entries.size > 0;
     this.#epoch++;
     this.#on = false;
+    this.#leaseUntil = 0;
     this.#entries.clear();
     for (const pending of this.#pending.values()) pending.dirty = true;
     if (!had) return;
@@ -259,10 +284,15 @@ export class CacheTracking {
   #round = 0;
   #linking = false;
   #closed = false;
+  readonly #heartbeat: NodeJS.Timeout;
+  /** When the PING in flight was sent, or undefined. */
+  #pingSent: number | undefined;
+  readonly #commandTimeout: number;
 
-  constructor(client: Redis, cache: SessionCache) {
+  constructor(client: Redis, cache: SessionCache, commandTimeout: number) {
     this.#client = client;
     this.#cache = cache;
+    this.#commandTimeout = commandTimeout;
     this.#prefix = client.options.keyPrefix ?? '';
     this.#name = `${client.options.connectionName || 'koa-session'}:invalidations:${randomBytes(6).toString('hex')}`;
     // the subscriber reaches the same server the same way (Sentinel included), under a name only it has
@@ -276,12 +306,14 @@ export class CacheTracking {
       autoResendUnfulfilledCommands: false,
     });
     this.#listen();
+    this.#heartbeat = setInterval(() => this.#ping(), HEARTBEAT_MS).unref();
     if (client.status === 'ready') this.#connectSubscriber();
   }
 
   /** Stops tracking and closes the subscriber within `timeoutMs`. */
   async close(timeoutMs: number): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#heartbeat);
     this.#gap('store closed');
     for (const detach of this.#detach) detach();
     // a closing connection may still report failed attempts
@@ -330,7 +362,34 @@ export class CacheTracking {
 
   #gap(reason: string): void {
     this.#round++;
+    this.#pingSent = undefined;
     this.#cache.flush(reason);
+  }
+
+  /**
+   * The heartbeat: each PONG extends the cache's lease. A PING unanswered
+   * for the store's commandTimeout means the connection is dead without
+   * having closed: it is reconnected, which flushes the cache.
+   */
+  #ping(): void {
+    if (this.#subscriberId === undefined || this.#closed) return;
+    const now = Date.now();
+    if (this.#pingSent !== undefined) {
+      if (now - this.#pingSent < this.#commandTimeout) return;
+      debug('the invalidation connection did not answer a PING within %dms; reconnecting it', this.#commandTimeout);
+      this.#subscriber.disconnect(true);
+      return;
+    }
+    const round = this.#round;
+    this.#pingSent = now;
+    this.#subscriber.ping().then(
+      () => {
+        if (round !== this.#round) return;
+        this.#pingSent = undefined;
+        this.#cache.renew(now);
+      },
+      (err: unknown) => debug('invalidation connection PING: %s', (err as Error)?.message),
+    );
   }
 
   /**
@@ -353,6 +412,7 @@ export class CacheTracking {
       await sub.subscribe(INVALIDATE);
       if (round !== this.#round || this.#closed) return;
       this.#subscriberId = id;
+      this.#ping();
       void this.#link();
     } catch (err) {
       debug('invalidation connection set-up failed: %s', (err as Error)?.message);

@@ -142,7 +142,7 @@ export class RedisStore extends EventEmitter implements SessionStore {
       this.#cache = new SessionCache(resolved.cacheMax, (event, detail) =>
         event === 'invalidate' ? this.emit('cacheInvalidate', detail) : this.emit('cacheFlush', detail),
       );
-      this.#tracking = new CacheTracking(this.client as Redis, this.#cache);
+      this.#tracking = new CacheTracking(this.client as Redis, this.#cache, this.#commandTimeout);
     }
     const status = this.client.status;
     this.#status = status === 'ready' ? 'connected' : status === 'end' ? 'disconnected' : 'connecting';
