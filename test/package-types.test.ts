@@ -37,9 +37,16 @@ export = [mw, legacy, error];
 // Every entry point, imported with ESM syntax
 const ENTRIES_ESM = `
 import session, { MemoryStore, SessionStoreUnavailableError, type SessionMiddleware, type SessionError } from 'koa-generic-session-ts';
-import { RedisStore, type RedisStoreOptions } from 'koa-generic-session-ts/redis';
+import { RedisStore, type RedisStoreOptions, type RedisCacheStats } from 'koa-generic-session-ts/redis';
 import compat, { type Koa1SessionMiddleware } from 'koa-generic-session-ts/compat';
 const options: RedisStoreOptions = { url: 'redis://127.0.0.1:1', redisOptions: { lazyConnect: true } };
+const cached: RedisStoreOptions = { ...options, cache: { max: 10 } };
+// @ts-expect-error the cache takes { max }
+const mistyped: RedisStoreOptions = { ...options, cache: { maxEntries: 10 } };
+const stats: RedisCacheStats | undefined = new RedisStore(cached).cacheStats();
+const hitRate: number = stats === undefined ? 0 : stats.hits / Math.max(1, stats.hits + stats.misses);
+void mistyped;
+void hitRate;
 const mw: SessionMiddleware = session({ store: new MemoryStore() });
 const legacy: Koa1SessionMiddleware = compat({ store: new RedisStore(options) });
 const error: SessionError = new SessionStoreUnavailableError(1);
