@@ -456,6 +456,9 @@ export class CacheTracking {
 
   #disable(reason: string): void {
     this.#cache.disable(reason);
+    // nothing will ever use the invalidations: stop listening for them
+    clearInterval(this.#heartbeat);
+    this.#subscriber.disconnect();
     warnRedisOption('cache', `RedisStore's cache is off: ${reason}. Sessions are read from Redis on every request`);
   }
 }
