@@ -22,6 +22,14 @@ describe('fault injection', function () {
     it('SIGTERM under load: graceful shutdown loses no acknowledged write and exits by itself', () => gracefulShutdown(SHORT));
   });
 
+  // the same four checks with the cache on: its flushes and re-enabling under load crash nothing, lose no
+  // acknowledged write, and leave memory at baseline (that nothing stale is served is test/redis-cache*.test.ts's)
+  describe('Redis faults, RedisStore with its cache', () => {
+    it('SIGKILL mid-load, restart after 2 s, without persistence: the restart destroys the data, later writes kept', () => redisKill(SHORT, false, true));
+    it('SIGSTOP longer than reconnectTimeout, then SIGCONT', () => redisStop(SHORT, true));
+    it('CLIENT KILL TYPE normal while requests are in flight', () => redisClientKill(SHORT, true));
+  });
+
   describe('stores that misbehave', () => {
     it('a slow store (0-500 ms per call)', () => slowStore(SHORT));
     it('a store that throws on 10% of calls', () => failingStore(SHORT));

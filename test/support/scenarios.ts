@@ -279,10 +279,13 @@ function phases(marks: { fault: number; recovered: number }): (a: Answer) => str
   return (a) => (a.start < marks.fault ? 'before' : a.start < marks.recovered ? 'during' : 'after');
 }
 
-async function withRedis<T>(persistence: boolean, body: (redis: RedisServer, server: FaultServer) => Promise<T>): Promise<T> {
+/** With `cache`, the app's RedisStore runs with its cache on (`cache: true`). */
+async function withRedis<T>(persistence: boolean, cache: boolean, body: (redis: RedisServer, server: FaultServer) => Promise<T>): Promise<T> {
   const redis = await RedisServer.start({ persistence, label: 'faults' });
   try {
-    return await withServer({ store: 'redis', redisPort: redis.port, reconnectTimeout: RECONNECT_TIMEOUT }, (server) => body(redis, server));
+    const config: FaultServerConfig = { store: 'redis', redisPort: redis.port, reconnectTimeout: RECONNECT_TIMEOUT };
+    if (cache) config.redisOptions = { cache: true };
+    return await withServer(config, (server) => body(redis, server));
   } finally {
     await redis.remove();
   }
@@ -312,8 +315,8 @@ async function underLoad(
  * restart comes back empty, which destroys every write acknowledged before it:
  * those are counted as destroyed by the scenario, and only later ones checked.
  */
-export async function redisKill(scale: Scale, persistence: boolean): Promise<Report> {
-  return withRedis(persistence, async (redis, server) => {
+export async function redisKill(scale: Scale, persistence: boolean, cache = false): Promise<Report> {
+  return withRedis(persistence, cache, async (redis, server) => {
     const base = await baseline(server);
     const lead = Math.min(1000, scale.durationMs / 3);
     let beforeKill: Ack[] = [];
@@ -338,7 +341,7 @@ export async function redisKill(scale: Scale, persistence: boolean): Promise<Rep
       destroyedByScenario: atKill.destroyedByScenario + atEnd.destroyedByScenario,
     };
     const report = await verify({
-      scenario: `Redis SIGKILL + restart after 2 s (${persistence ? 'AOF persistence' : 'no persistence'})`,
+      scenario: `Redis SIGKILL + restart after 2 s (${persistence ? 'AOF persistence' : 'no persistence'}${cache ? ', cache' : ''})`,
       server,
       load,
       base,
@@ -356,8 +359,8 @@ export async function redisKill(scale: Scale, persistence: boolean): Promise<Rep
 }
 
 /** SIGSTOP for longer than reconnectTimeout (a hung server keeps its sockets), then SIGCONT. */
-export async function redisStop(scale: Scale): Promise<Report> {
-  return withRedis(true, async (redis, server) => {
+export async function redisStop(scale: Scale, cache = false): Promise<Report> {
+  return withRedis(true, cache, async (redis, server) => {
     const base = await baseline(server);
     const lead = Math.min(1000, scale.durationMs / 3);
     // RedisStore notices a hung server when a command times out (commandTimeout, 2000 ms by default);
@@ -372,7 +375,7 @@ export async function redisStop(scale: Scale): Promise<Report> {
       return { fault, recovered: elapsed() };
     });
     const writes = await checkWrites(lastAcks(load.users), load.users, redisPeek(redis));
-    const report = await verify({ scenario: `Redis SIGSTOP ${stopped} ms then SIGCONT`, server, load, base, writes, phaseOf: phases(marks) });
+    const report = await verify({ scenario: `Redis SIGSTOP ${stopped} ms then SIGCONT${cache ? ' (cache)' : ''}`, server, load, base, writes, phaseOf: phases(marks) });
     expect(report.outcomes.after?.ok ?? 0, 'successes after SIGCONT').to.be.greaterThan(0);
     expect(report.outcomes.during?.['503 ERR_SESSION_STORE_UNAVAILABLE'] ?? 0, 'fast 503s once reconnectTimeout passed').to.be.greaterThan(0);
     return report;
@@ -380,8 +383,8 @@ export async function redisStop(scale: Scale): Promise<Report> {
 }
 
 /** `CLIENT KILL TYPE normal` every 250 ms while requests are in flight. */
-export async function redisClientKill(scale: Scale): Promise<Report> {
-  return withRedis(false, async (redis, server) => {
+export async function redisClientKill(scale: Scale, cache = false): Promise<Report> {
+  return withRedis(false, cache, async (redis, server) => {
     const base = await baseline(server);
     let kills = 0;
     let killed = 0;
@@ -395,7 +398,14 @@ export async function redisClientKill(scale: Scale): Promise<Report> {
       return { fault, recovered: elapsed() };
     });
     const writes = await checkWrites(lastAcks(load.users), load.users, redisPeek(redis));
-    const report = await verify({ scenario: `CLIENT KILL TYPE normal ×${kills} (${killed} connections cut)`, server, load, base, writes, phaseOf: phases(marks) });
+    const report = await verify({
+      scenario: `CLIENT KILL TYPE normal ×${kills} (${killed} connections cut)${cache ? ' (cache)' : ''}`,
+      server,
+      load,
+      base,
+      writes,
+      phaseOf: phases(marks),
+    });
     expect(killed, 'connections cut').to.be.greaterThan(0);
     return report;
   });
