@@ -571,14 +571,24 @@ export class RedisStore extends EventEmitter implements SessionStore {
   }
 }
 
-/** The store emits `connect`, `disconnect` and `invalid`. */
+/**
+ * The store emits `connect`, `disconnect` and `invalid`; with the `cache`
+ * option also `cacheInvalidate` (the keys Redis reported changed) and
+ * `cacheFlush` (why the whole cache was dropped).
+ */
 export interface RedisStore {
   on(event: 'connect' | 'disconnect', listener: () => void): this;
   on(event: 'invalid', listener: (info: RedisStoreInvalidValue) => void): this;
+  on(event: 'cacheInvalidate', listener: (keys: string[]) => void): this;
+  on(event: 'cacheFlush', listener: (reason: string) => void): this;
   once(event: 'connect' | 'disconnect', listener: () => void): this;
   once(event: 'invalid', listener: (info: RedisStoreInvalidValue) => void): this;
+  once(event: 'cacheInvalidate', listener: (keys: string[]) => void): this;
+  once(event: 'cacheFlush', listener: (reason: string) => void): this;
   off(event: 'connect' | 'disconnect', listener: () => void): this;
   off(event: 'invalid', listener: (info: RedisStoreInvalidValue) => void): this;
+  off(event: 'cacheInvalidate', listener: (keys: string[]) => void): this;
+  off(event: 'cacheFlush', listener: (reason: string) => void): this;
 }
 
 function connectionError(command: string, err: unknown): unknown {
