@@ -1,11 +1,12 @@
 import { RedisCluster, RedisSentinel, RedisServer } from './redis.js';
-import { RedisStore } from '../../lib/store/redis.js';
+import { RedisStore, type RedisStoreOptions } from '../../lib/store/redis.js';
 
 /** One Redis deployment a test suite runs against: started once, with direct access to its nodes. */
 export interface Deployment {
   label: string;
   start(): Promise<void>;
-  store(): RedisStore;
+  /** A store on the deployment; `options` go along with its address. */
+  store(options?: RedisStoreOptions): RedisStore;
   nodes(): RedisServer[];
   nodeFor(key: string): Promise<RedisServer>;
 }
@@ -15,7 +16,7 @@ export function standalone(serverLabel: string): Deployment {
   return {
     label: 'standalone',
     start: async () => void (redis = await RedisServer.start({ label: serverLabel })),
-    store: () => new RedisStore({ url: redis.url }),
+    store: (options = {}) => new RedisStore({ url: redis.url, ...options }),
     nodes: () => [redis],
     nodeFor: async () => redis,
   };
@@ -26,7 +27,7 @@ export function sentinel(): Deployment {
   return {
     label: 'Sentinel (a master, a replica, one sentinel)',
     start: async () => void (set = await RedisSentinel.start()),
-    store: () => new RedisStore({ sentinels: set.sentinelNodes, name: set.name }),
+    store: (options = {}) => new RedisStore({ sentinels: set.sentinelNodes, name: set.name, ...options }),
     nodes: () => [set.master],
     nodeFor: async () => set.master,
   };
@@ -37,7 +38,7 @@ export function cluster(): Deployment {
   return {
     label: 'Cluster (3 masters)',
     start: async () => void (c = await RedisCluster.start({ masters: 3 })),
-    store: () => new RedisStore({ cluster: c.startupNodes }),
+    store: (options = {}) => new RedisStore({ cluster: c.startupNodes, ...options }),
     nodes: () => c.nodes,
     nodeFor: (key) => c.nodeForKey(key),
   };
