@@ -399,6 +399,30 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       expect(await store.get('koa:sess:k2')).to.deep.include({ v: 3 });
     });
 
+    it('the command connection lost while the invalidation connection subscribes: tracking comes back once both are up', async () => {
+      const proxy = await RedisProxy.start(redis.port);
+      proxies.push(proxy);
+      proxy.holdRepliesWhen((sent) => sent.includes('flap:invalidations:') && sent.includes('$2\r\nID\r\n'));
+      const store = new RedisStore({ url: proxy.url, cache: true, connectionName: 'flap' });
+      stores.push(store);
+      await once(store, 'connect');
+      // the invalidation connection asked for its id (CLIENT ID) before subscribing: the reply waits in the proxy
+      const subscriber = await waitFor("the invalidation connection's CLIENT ID", () => proxy.find((c) => c.heldBytes > 0));
+      const back = once(store, 'connect');
+      await redis.command('CLIENT', 'KILL', 'ID', await clientId(redis, (name) => name === 'flap'));
+      await back;
+      subscriber.releaseReplies();
+      await trackingOn(store);
+      await put('koa:sess:flap', { v: 1 });
+      await store.get('koa:sess:flap');
+      expect(await store.get('koa:sess:flap')).to.deep.include({ v: 1 });
+      expect(store.cacheStats()).to.deep.include({ hits: 1 });
+      const told = invalidation(store, 'koa:sess:flap');
+      await put('koa:sess:flap', { v: 2 });
+      await told;
+      expect(await store.get('koa:sess:flap')).to.deep.include({ v: 2 });
+    });
+
     it('FLUSHALL: the cache empties and stays on; the flushed session is not served, a new one is cached and tracked', async () => {
       const store = cached();
       await trackingOn(store);

@@ -282,6 +282,12 @@ export class CacheTracking {
   #subscriberId: number | undefined;
   /** Bumped by every gap: a set-up that saw another value gives up. */
   #round = 0;
+  /**
+   * Bumped when the subscriber's connection is lost: its subscription (and
+   * id) belongs to that connection. A gap of the command connection alone
+   * leaves it valid; `#link` sets tracking up again once that one is back.
+   */
+  #subscriberRound = 0;
   #linking = false;
   #closed = false;
   readonly #heartbeat: NodeJS.Timeout;
@@ -339,6 +345,7 @@ export class CacheTracking {
     for (const event of ['close', 'reconnecting', 'end']) {
       on(sub, event, () => {
         this.#subscriberId = undefined;
+        this.#subscriberRound++;
         this.#gap(`invalidation connection ${event}`);
       });
     }
@@ -405,12 +412,12 @@ export class CacheTracking {
 
   async #subscribe(): Promise<void> {
     const sub = this.#subscriber;
-    const round = this.#round;
+    const round = this.#subscriberRound;
     try {
       // CLIENT ID is not allowed once subscribed (RESP2)
       const id = Number(await sub.client('ID'));
       await sub.subscribe(INVALIDATE);
-      if (round !== this.#round || this.#closed) return;
+      if (round !== this.#subscriberRound || this.#closed) return;
       this.#subscriberId = id;
       this.#ping();
       void this.#link();
