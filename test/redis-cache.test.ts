@@ -316,6 +316,15 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       await worksUncached(store, 'koa:sess:acl');
     });
 
+    it('a user without the invalidation channel (ACL; Redis 7 gives new users no channel by default): a warning, the cache stays off, and the store works', async () => {
+      await redis.command('ACL', 'SETUSER', 'nochannel', 'on', '>pw', '~*', 'resetchannels', '+@all');
+      const { store, warnings } = await storeWarned('nochannel');
+      expect(warnings.map((w) => w.code)).to.deep.equal(['KGS_REDIS_OPTION_IGNORED']);
+      expect(warnings[0]!.message).to.match(/^RedisStore's cache is off: the server refused SUBSCRIBE __redis__:invalidate: NOPERM/);
+      expect(store.cacheStats()!.disabled).to.match(/NOPERM/);
+      await worksUncached(store, 'koa:sess:nochannel');
+    });
+
     it('cache: false, or no cache option: cacheStats() is undefined and no invalidation connection is made', async () => {
       const stores2 = [new RedisStore({ url: redis.url, cache: false }), new RedisStore({ url: redis.url })];
       stores.push(...stores2);

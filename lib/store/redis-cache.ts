@@ -413,16 +413,21 @@ export class CacheTracking {
   async #subscribe(): Promise<void> {
     const sub = this.#subscriber;
     const round = this.#subscriberRound;
+    let step = 'CLIENT ID';
     try {
       // CLIENT ID is not allowed once subscribed (RESP2)
       const id = Number(await sub.client('ID'));
+      step = `SUBSCRIBE ${INVALIDATE}`;
       await sub.subscribe(INVALIDATE);
       if (round !== this.#subscriberRound || this.#closed) return;
       this.#subscriberId = id;
       this.#ping();
       void this.#link();
     } catch (err) {
-      debug('invalidation connection set-up failed: %s', (err as Error)?.message);
+      const message = (err as Error)?.message ?? String(err);
+      debug('invalidation connection set-up failed: %s', message);
+      // an ACL without the channel (Redis 7 gives new users none: acl-pubsub-default resetchannels) will not change on retry
+      if (isRefusal(err, message)) this.#disable(`the server refused ${step}: ${message}`);
     }
   }
 
