@@ -282,14 +282,14 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       }
     });
 
-    /** A cached store logged in as `username`, once the package warned about it. */
-    async function storeWarned(username: string): Promise<{ store: RedisStore; warnings: Array<Error & { code?: string }> }> {
+    /** A cached store with `options`, once the package warned about it. */
+    async function storeWarned(options: RedisStoreOptions): Promise<{ store: RedisStore; warnings: Array<Error & { code?: string }> }> {
       clearWarned();
       const warnings: Array<Error & { code?: string }> = [];
       const listener = (warning: Error & { code?: string }): void => void (warning.name === 'KoaGenericSessionWarning' && warnings.push(warning));
       process.on('warning', listener);
       try {
-        const store = cached({ username, password: 'pw' });
+        const store = cached(options);
         await waitFor('the warning', () => (warnings.length > 0 ? true : undefined));
         return { store, warnings };
       } finally {
@@ -308,7 +308,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
 
     it('a user without CLIENT TRACKING (ACL): a warning, the cache stays off, and the store reads and writes Redis', async () => {
       await redis.command('ACL', 'SETUSER', 'notrack', 'on', '>pw', '~*', '&*', '+@all', '-client|tracking');
-      const { store, warnings } = await storeWarned('notrack');
+      const { store, warnings } = await storeWarned({ username: 'notrack', password: 'pw' });
       expect(warnings.map((w) => w.code)).to.deep.equal(['KGS_REDIS_OPTION_IGNORED']);
       expect(warnings[0]!.message).to.match(/^RedisStore's cache is off: the server refused CLIENT TRACKING: NOPERM/);
       expect(store.cacheStats()).to.deep.include({ tracking: false, entries: 0 });
@@ -318,11 +318,22 @@ describe('RedisStore cache (one process, real redis-server)', function () {
 
     it('a user without the invalidation channel (ACL; Redis 7 gives new users no channel by default): a warning, the cache stays off, and the store works', async () => {
       await redis.command('ACL', 'SETUSER', 'nochannel', 'on', '>pw', '~*', 'resetchannels', '+@all');
-      const { store, warnings } = await storeWarned('nochannel');
+      const { store, warnings } = await storeWarned({ username: 'nochannel', password: 'pw' });
       expect(warnings.map((w) => w.code)).to.deep.equal(['KGS_REDIS_OPTION_IGNORED']);
       expect(warnings[0]!.message).to.match(/^RedisStore's cache is off: the server refused SUBSCRIBE __redis__:invalidate: NOPERM/);
       expect(store.cacheStats()!.disabled).to.match(/NOPERM/);
       await worksUncached(store, 'koa:sess:nochannel');
+    });
+
+    it('a server older than Redis 7 (its version rewritten by a proxy): a warning, the cache stays off, and the store works', async () => {
+      const proxy = await RedisProxy.start(redis.port, { rewriteReplies: (reply) => reply.replace(/redis_version:7\./g, 'redis_version:6.') });
+      proxies.push(proxy);
+      const { store, warnings } = await storeWarned({ url: proxy.url });
+      expect(warnings.map((w) => w.code)).to.deep.equal(['KGS_REDIS_OPTION_IGNORED']);
+      expect(warnings[0]!.message).to.match(/^RedisStore's cache is off: the server is Redis 6; the cache needs Redis 7\.0 or later/);
+      expect(store.cacheStats()!.disabled).to.match(/Redis 6/);
+      await worksUncached(store, 'koa:sess:old');
+      expect((await trackingInfo(store.client as Redis)).flags).to.deep.equal(['off']);
     });
 
     it('cache: false, or no cache option: cacheStats() is undefined and no invalidation connection is made', async () => {
@@ -542,7 +553,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       // the test's server gets a live connection under every id the invalidation connection may get on `other`, so
       // a redirect by id alone would succeed there and send the invalidations to a stranger.
       const other = await RedisServer.start({ label: 'cache-other' });
-      const proxy = await RedisProxy.start(redis.port, (first) => (first.includes(':invalidations:') ? other.port : redis.port));
+      const proxy = await RedisProxy.start(redis.port, { route: (first) => (first.includes(':invalidations:') ? other.port : redis.port) });
       proxies.push(proxy);
       const idOf = async (port: number) => Number(await rawCommand(port, ['CLIENT', 'ID']));
       let next = await idOf(other.port);

@@ -32,10 +32,13 @@ export class ProxyConnection extends EventEmitter {
   /** Replies are held from the moment what the client sent matches this (see RedisProxy#holdRepliesWhen). */
   #holdWhen: ((sent: string) => boolean) | undefined;
 
-  constructor(client: net.Socket, holdWhen: ((sent: string) => boolean) | undefined) {
+  readonly #rewrite: ((text: string) => string) | undefined;
+
+  constructor(client: net.Socket, holdWhen: ((sent: string) => boolean) | undefined, rewrite: ((text: string) => string) | undefined) {
     super();
     this.#client = client;
     this.#holdWhen = holdWhen;
+    this.#rewrite = rewrite;
     client.on('error', () => this.close());
     client.on('close', () => this.close());
   }
@@ -73,7 +76,8 @@ export class ProxyConnection extends EventEmitter {
     this.#upstream = upstream;
     upstream.on('error', () => this.close());
     upstream.on('close', () => this.close());
-    upstream.on('data', (chunk: Buffer) => {
+    upstream.on('data', (data: Buffer) => {
+      const chunk = this.#rewrite === undefined ? data : Buffer.from(this.#rewrite(data.toString('latin1')), 'latin1');
       if (this.#held !== undefined) {
         this.#held.push(chunk);
         this.emit('held', chunk);
@@ -104,22 +108,29 @@ export class ProxyConnection extends EventEmitter {
   }
 }
 
-/** Picks the redis-server port for a new connection from the first bytes its client sent. */
-export type ProxyRoute = (firstSent: string) => number;
+export interface RedisProxyOptions {
+  /** Picks the redis-server port for each new connection from the first bytes its client sends. */
+  route?: (firstSent: string) => number;
+  /**
+   * Rewrites what Redis answers, chunk by chunk, as latin1 text (one char per
+   * byte); keep lengths, or the replies no longer parse.
+   */
+  rewriteReplies?: (text: string) => string;
+}
 
 export class RedisProxy {
   readonly #server: net.Server;
   readonly #targetPort: number;
-  readonly #route: ProxyRoute | undefined;
+  readonly #options: RedisProxyOptions;
   readonly connections: ProxyConnection[] = [];
   /** Connections accepted while `holdNew()` is on: not yet linked to Redis. */
   #waiting: ProxyConnection[] | undefined;
   #holdWhen: ((sent: string) => boolean) | undefined;
 
-  private constructor(server: net.Server, targetPort: number, route: ProxyRoute | undefined) {
+  private constructor(server: net.Server, targetPort: number, options: RedisProxyOptions) {
     this.#server = server;
     this.#targetPort = targetPort;
-    this.#route = route;
+    this.#options = options;
   }
 
   /**
@@ -127,9 +138,9 @@ export class RedisProxy {
    * `route` picks from the first bytes its client sends (ioredis sends
    * `CLIENT SETNAME` first when it has a connectionName).
    */
-  static async start(targetPort: number, route?: ProxyRoute): Promise<RedisProxy> {
+  static async start(targetPort: number, options: RedisProxyOptions = {}): Promise<RedisProxy> {
     const server = net.createServer({ pauseOnConnect: true });
-    const proxy = new RedisProxy(server, targetPort, route);
+    const proxy = new RedisProxy(server, targetPort, options);
     server.on('connection', (socket) => proxy.#accept(socket));
     server.listen(0, HOST);
     await once(server, 'listening');
@@ -183,12 +194,12 @@ export class RedisProxy {
   }
 
   #accept(socket: net.Socket): void {
-    const conn = new ProxyConnection(socket, this.#holdWhen);
+    const conn = new ProxyConnection(socket, this.#holdWhen, this.#options.rewriteReplies);
     this.connections.push(conn);
+    const route = this.#options.route;
     if (this.#waiting !== undefined) {
       this.#waiting.push(conn);
-    } else if (this.#route !== undefined) {
-      const route = this.#route;
+    } else if (route !== undefined) {
       socket.once('data', (first: Buffer) => {
         socket.pause();
         conn.link(route(first.toString('latin1')), first);
