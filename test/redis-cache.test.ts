@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import type { Context } from 'koa';
 import { Redis } from 'ioredis';
+import { Redis as Redis6 } from 'ioredis6';
 import request from 'supertest';
 import { app, agent } from './support/app.js';
 import { FakeClock } from './support/clock.js';
@@ -277,6 +278,45 @@ describe('RedisStore cache (one process, real redis-server)', function () {
         await store.quit();
         expect(client.status).to.equal('ready');
         expect((await clients(redis)).filter((c) => isSubscriber(c.name ?? ''))).to.deep.equal([]);
+      } finally {
+        await client.quit();
+      }
+    });
+
+    it('given an ioredis 6 client, which speaks RESP3: the invalidations still reach the cache', async function () {
+      this.timeout(10_000);
+      const client = new Redis6(redis.url);
+      try {
+        const store = new RedisStore({ client: client as unknown as Redis, cache: true });
+        stores.push(store);
+        await trackingOn(store);
+        await put('koa:sess:resp3', { v: 1 });
+        await store.get('koa:sess:resp3');
+        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 1 });
+        expect(store.cacheStats()).to.deep.include({ hits: 1, misses: 1 });
+        const told = invalidation(store, 'koa:sess:resp3');
+        await client.set('koa:sess:resp3', text({ v: 2 }));
+        await told;
+        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 2 });
+        // its own writes and a flush keep working over RESP3 too
+        await store.set('koa:sess:resp3', session({ v: 3 }), 60_000);
+        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 3 });
+        const flushed = once(store, 'cacheFlush');
+        await client.flushall();
+        await flushed;
+        expect(await store.get('koa:sess:resp3')).to.equal(null);
+        // the command connection, RESP3, is told its redirect broke (a push frame) when the subscriber goes
+        const gap = once(store, 'cacheFlush');
+        await redis.command('CLIENT', 'KILL', 'ID', await clientId(redis, isSubscriber));
+        await gap;
+        await client.set('koa:sess:resp3', text({ v: 4 }));
+        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 4 });
+        await trackingOn(store);
+        await store.get('koa:sess:resp3');
+        const again = invalidation(store, 'koa:sess:resp3');
+        await client.set('koa:sess:resp3', text({ v: 5 }));
+        await again;
+        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 5 });
       } finally {
         await client.quit();
       }

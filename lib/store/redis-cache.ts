@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { debuglog } from 'node:util';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { closeClient } from './redis-client.js';
 import { warnRedisOption } from './redis-config.js';
 
@@ -302,7 +302,7 @@ export class CacheTracking {
     this.#prefix = client.options.keyPrefix ?? '';
     this.#name = `${client.options.connectionName || 'koa-session'}:invalidations:${randomBytes(6).toString('hex')}`;
     // the subscriber reaches the same server the same way (Sentinel included), under a name only it has
-    this.#subscriber = client.duplicate({
+    const options: Partial<RedisOptions> & { protocol?: 2 } = {
       lazyConnect: true,
       autoResubscribe: false,
       connectionName: this.#name,
@@ -310,7 +310,11 @@ export class CacheTracking {
       enableOfflineQueue: true,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-    });
+      // RESP2 whatever the store's client speaks: Redis sends a RESP2 subscriber the invalidations as messages on
+      // INVALIDATE, a RESP3 one (ioredis 6's default) as `invalidate` push frames, which ioredis drops unseen
+      protocol: 2,
+    };
+    this.#subscriber = client.duplicate(options);
     this.#listen();
     this.#heartbeat = setInterval(() => this.#ping(), HEARTBEAT_MS).unref();
     if (client.status === 'ready') this.#connectSubscriber();
