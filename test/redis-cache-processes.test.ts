@@ -20,7 +20,11 @@ describe('RedisStore cache across two app processes (real redis-server, two Node
 
   before(async () => {
     redis = await RedisServer.start({ label: 'cache-processes' });
-    [one, two] = await Promise.all([CacheApp.start('one', redis.url), CacheApp.start('two', redis.url)]);
+    // both start at once; one that started is stopped by `after` even when the other failed
+    const [first, second] = await Promise.allSettled([CacheApp.start('one', redis.url), CacheApp.start('two', redis.url)]);
+    if (first.status === 'fulfilled') one = first.value;
+    if (second.status === 'fulfilled') two = second.value;
+    for (const result of [first, second]) if (result.status === 'rejected') throw result.reason;
   });
   after(async () => {
     await Promise.all([one?.stop(), two?.stop()]);

@@ -63,9 +63,11 @@ export class CacheApp {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
     const app = new CacheApp(name, child);
-    const exited = once(child, 'exit').then(([code]) => {
-      throw new Error(`app process ${name} exited with ${String(code)} before it was ready: ${app.#stderr}`);
-    });
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`app process ${name} exited with ${String(code)} before it was ready: ${app.#stderr}`))),
+    );
+    // once ready, an exit is stop()'s to wait for
+    exited.catch(() => undefined);
     const ready = (await Promise.race([app.next((m) => m.type === 'ready', 0), exited])) as { port: number };
     app.#port = ready.port;
     return app;
