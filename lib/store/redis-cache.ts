@@ -40,10 +40,12 @@ export interface RedisCacheOptions {
 /** What the cache has done since the store was created. */
 export interface RedisCacheStats {
   /**
-   * `true` while Redis tracks this process's reads, so the cache serves
-   * them; `false` while tracking is being set up or after a gap, when every
-   * read goes to Redis. `disabled` tells why it never will (an old server,
-   * a refused `CLIENT TRACKING`), else is undefined.
+   * `true` while Redis tracks this process's reads and the heartbeat vouches
+   * for the invalidation connection, so the cache serves them; `false` while
+   * tracking is being set up, after a gap, or while the connection is quiet
+   * past its lease, when every read goes to Redis. `disabled` tells why it
+   * never will (an old server, a refused `CLIENT TRACKING`), else is
+   * undefined.
    */
   tracking: boolean;
   disabled: string | undefined;
@@ -238,7 +240,7 @@ export class SessionCache {
 
   stats(): RedisCacheStats {
     return {
-      tracking: this.#on,
+      tracking: this.#on && Date.now() < this.#leaseUntil,
       disabled: this.#disabled,
       entries: this.#entries.size,
       max: this.max,
@@ -411,7 +413,9 @@ export class CacheTracking {
   #serverFlushed(): void {
     const wasOn = this.#cache.on;
     this.#cache.flush('the server flushed its data');
-    if (wasOn) this.#cache.enable();
+    if (!wasOn) return;
+    this.#cache.enable();
+    this.#ping();
   }
 
   async #subscribe(): Promise<void> {
@@ -458,7 +462,11 @@ export class CacheTracking {
         return;
       }
       await client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'NOLOOP');
-      if (round === this.#round && !this.#closed && id === this.#subscriberId && client.status === 'ready') this.#cache.enable();
+      if (round === this.#round && !this.#closed && id === this.#subscriberId && client.status === 'ready') {
+        this.#cache.enable();
+        // a flush ended the lease: hits resume with the next PONG, so the first PING goes now, not on the next beat
+        this.#ping();
+      }
     } catch (err) {
       const message = (err as Error)?.message ?? String(err);
       debug('turning tracking on failed: %s', message);
