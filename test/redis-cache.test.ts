@@ -67,6 +67,8 @@ describe('RedisStore cache (one process, real redis-server)', function () {
   let redis: RedisServer;
   const stores: RedisStore[] = [];
   const proxies: RedisProxy[] = [];
+  /** What a test started itself, ended after it even when it failed midway (a client left reconnecting keeps mocha alive). */
+  const cleanups: Array<() => unknown> = [];
   let fences = 0;
 
   /** A store with the cache on, on the test's server (or `url`), quit after the test. */
@@ -97,6 +99,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
   });
   afterEach(async () => {
     await Promise.all(stores.splice(0).map((store) => store.quit()));
+    await Promise.all(cleanups.splice(0).map((end) => end()));
     await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   });
   after(stopAllRedis);
@@ -259,71 +262,65 @@ describe('RedisStore cache (one process, real redis-server)', function () {
   describe('connections', () => {
     it('given client: the store works on a duplicate of it, and Redis never tracks the given connection', async () => {
       const client = new Redis(redis.url);
-      try {
-        const store = new RedisStore({ client, cache: true, connectionName: 'given' });
-        stores.push(store);
-        expect(store.client).to.not.equal(client);
-        await trackingOn(store);
-        await client.set('koa:sess:g', text({ v: 1 }));
-        expect(await store.get('koa:sess:g')).to.deep.include({ v: 1 });
-        expect(await store.get('koa:sess:g')).to.deep.include({ v: 1 });
-        expect(store.cacheStats()).to.deep.include({ hits: 1, misses: 1 });
+      cleanups.push(() => client.disconnect());
+      const store = new RedisStore({ client, cache: true, connectionName: 'given' });
+      stores.push(store);
+      expect(store.client).to.not.equal(client);
+      await trackingOn(store);
+      await client.set('koa:sess:g', text({ v: 1 }));
+      expect(await store.get('koa:sess:g')).to.deep.include({ v: 1 });
+      expect(await store.get('koa:sess:g')).to.deep.include({ v: 1 });
+      expect(store.cacheStats()).to.deep.include({ hits: 1, misses: 1 });
 
-        expect(await trackingInfo(client)).to.deep.equal({ flags: ['off'], redirect: -1 });
-        const own = await trackingInfo(store.client as Redis);
-        expect(own.flags).to.include.members(['on', 'noloop']);
-        expect(String(own.redirect)).to.equal(await clientId(redis, isSubscriber));
+      expect(await trackingInfo(client)).to.deep.equal({ flags: ['off'], redirect: -1 });
+      const own = await trackingInfo(store.client as Redis);
+      expect(own.flags).to.include.members(['on', 'noloop']);
+      expect(String(own.redirect)).to.equal(await clientId(redis, isSubscriber));
 
-        // a change through the given client is another connection's change
-        const told = invalidation(store, 'koa:sess:g');
-        await client.set('koa:sess:g', text({ v: 2 }));
-        await told;
-        expect(await store.get('koa:sess:g')).to.deep.include({ v: 2 });
-        await store.quit();
-        expect(client.status).to.equal('ready');
-        expect((await clients(redis)).filter((c) => isSubscriber(c.name ?? ''))).to.deep.equal([]);
-      } finally {
-        await client.quit();
-      }
+      // a change through the given client is another connection's change
+      const told = invalidation(store, 'koa:sess:g');
+      await client.set('koa:sess:g', text({ v: 2 }));
+      await told;
+      expect(await store.get('koa:sess:g')).to.deep.include({ v: 2 });
+      await store.quit();
+      expect(client.status).to.equal('ready');
+      expect((await clients(redis)).filter((c) => isSubscriber(c.name ?? ''))).to.deep.equal([]);
     });
 
     it('given an ioredis 6 client, which speaks RESP3: the invalidations still reach the cache', async function () {
       this.timeout(10_000);
       const client = new Redis6(redis.url);
-      try {
-        const store = new RedisStore({ client: client as unknown as Redis, cache: true });
-        stores.push(store);
-        await trackingOn(store);
-        await put('koa:sess:resp3', { v: 1 });
-        await store.get('koa:sess:resp3');
-        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 1 });
-        expect(store.cacheStats()).to.deep.include({ hits: 1, misses: 1 });
-        const told = invalidation(store, 'koa:sess:resp3');
-        await client.set('koa:sess:resp3', text({ v: 2 }));
-        await told;
-        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 2 });
-        // its own writes and a flush keep working over RESP3 too
-        await store.set('koa:sess:resp3', session({ v: 3 }), 60_000);
-        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 3 });
-        const flushed = once(store, 'cacheFlush');
-        await client.flushall();
-        await flushed;
-        expect(await store.get('koa:sess:resp3')).to.equal(null);
-        // the command connection, RESP3, is told its redirect broke (a push frame) when the subscriber goes
-        const gap = once(store, 'cacheFlush');
-        await redis.command('CLIENT', 'KILL', 'ID', await clientId(redis, isSubscriber));
-        await gap;
-        await client.set('koa:sess:resp3', text({ v: 4 }));
-        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 4 });
-        await trackingOn(store);
-        await store.get('koa:sess:resp3');
-        const again = invalidation(store, 'koa:sess:resp3');
-        await client.set('koa:sess:resp3', text({ v: 5 }));
-        await again;
-        expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 5 });
-      } finally {
-        await client.quit();
-      }
+      cleanups.push(() => client.disconnect());
+      const store = new RedisStore({ client: client as unknown as Redis, cache: true });
+      stores.push(store);
+      await trackingOn(store);
+      await put('koa:sess:resp3', { v: 1 });
+      await store.get('koa:sess:resp3');
+      expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 1 });
+      expect(store.cacheStats()).to.deep.include({ hits: 1, misses: 1 });
+      const told = invalidation(store, 'koa:sess:resp3');
+      await client.set('koa:sess:resp3', text({ v: 2 }));
+      await told;
+      expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 2 });
+      // its own writes and a flush keep working over RESP3 too
+      await store.set('koa:sess:resp3', session({ v: 3 }), 60_000);
+      expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 3 });
+      const flushed = once(store, 'cacheFlush');
+      await client.flushall();
+      await flushed;
+      expect(await store.get('koa:sess:resp3')).to.equal(null);
+      // the command connection, RESP3, is told its redirect broke (a push frame) when the subscriber goes
+      const gap = once(store, 'cacheFlush');
+      await redis.command('CLIENT', 'KILL', 'ID', await clientId(redis, isSubscriber));
+      await gap;
+      await client.set('koa:sess:resp3', text({ v: 4 }));
+      expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 4 });
+      await trackingOn(store);
+      await store.get('koa:sess:resp3');
+      const again = invalidation(store, 'koa:sess:resp3');
+      await client.set('koa:sess:resp3', text({ v: 5 }));
+      await again;
+      expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 5 });
     });
 
     /** A cached store with `options`, once the package warned about it. */
@@ -599,36 +596,31 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       // the test's server gets a live connection under every id the invalidation connection may get on `other`, so
       // a redirect by id alone would succeed there and send the invalidations to a stranger.
       const other = await RedisServer.start({ label: 'cache-other' });
+      cleanups.push(() => other.remove());
       const proxy = await RedisProxy.start(redis.port, { route: (first) => (first.includes(':invalidations:') ? other.port : redis.port) });
       proxies.push(proxy);
       const idOf = async (port: number) => Number(await rawCommand(port, ['CLIENT', 'ID']));
       let next = await idOf(other.port);
       const mine = await idOf(redis.port);
       while (next < mine) next = await idOf(other.port);
-      const strangers: Redis[] = [];
-      try {
-        for (;;) {
-          const stranger = new Redis(redis.url);
-          strangers.push(stranger);
-          if (Number(await stranger.client('ID')) > next + 30) break;
-        }
-        const store = new RedisStore({ url: proxy.url, cache: true, connectionName: 'split' });
-        stores.push(store);
-        const subscriberConnections = () => proxy.connections.filter((c) => c.sent.includes('split:invalidations:')).length;
-        await waitFor('three attempts of the invalidation connection (or tracking turned on)', () =>
-          subscriberConnections() >= 3 || store.cacheStats()!.tracking ? true : undefined,
-        );
-        await put('koa:sess:split', { v: 1 });
-        expect(await store.get('koa:sess:split')).to.deep.include({ v: 1 });
-        expect(await store.get('koa:sess:split')).to.deep.include({ v: 1 });
-        await put('koa:sess:split', { v: 2 });
-        expect(await store.get('koa:sess:split'), 'a change is served at once').to.deep.include({ v: 2 });
-        expect(store.cacheStats()).to.deep.include({ tracking: false, hits: 0 });
-        expect((await trackingInfo(store.client as Redis)).flags).to.deep.equal(['off']);
-      } finally {
-        await Promise.all(strangers.map((stranger) => stranger.quit()));
-        await other.remove();
+      for (;;) {
+        const stranger = new Redis(redis.url);
+        cleanups.push(() => stranger.disconnect());
+        if (Number(await stranger.client('ID')) > next + 30) break;
       }
+      const store = new RedisStore({ url: proxy.url, cache: true, connectionName: 'split' });
+      stores.push(store);
+      const subscriberConnections = () => proxy.connections.filter((c) => c.sent.includes('split:invalidations:')).length;
+      await waitFor('three attempts of the invalidation connection (or tracking turned on)', () =>
+        subscriberConnections() >= 3 || store.cacheStats()!.tracking ? true : undefined,
+      );
+      await put('koa:sess:split', { v: 1 });
+      expect(await store.get('koa:sess:split')).to.deep.include({ v: 1 });
+      expect(await store.get('koa:sess:split')).to.deep.include({ v: 1 });
+      await put('koa:sess:split', { v: 2 });
+      expect(await store.get('koa:sess:split'), 'a change is served at once').to.deep.include({ v: 2 });
+      expect(store.cacheStats()).to.deep.include({ tracking: false, hits: 0 });
+      expect((await trackingInfo(store.client as Redis)).flags).to.deep.equal(['off']);
     });
   });
 });
