@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import { Redis } from 'ioredis';
 import { Redis as Redis6 } from 'ioredis6';
 import request from 'supertest';
-import { app, agent } from './support/app.js';
+import { app } from './support/app.js';
 import { FakeClock } from './support/clock.js';
 import { cluster } from './support/deployments.js';
 import { cookieOf } from './support/merge-scenarios.js';
