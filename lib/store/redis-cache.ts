@@ -447,6 +447,7 @@ export class CacheTracking {
     this.#linking = true;
     const round = this.#round;
     const client = this.#client;
+    let step = 'INFO server';
     try {
       const info = String(await client.info('server'));
       const version = /^redis_version:(\d+)\./m.exec(info)?.[1];
@@ -454,6 +455,7 @@ export class CacheTracking {
         this.#disable(`the server is Redis ${version ?? '(unknown version)'}; the cache needs Redis ${MIN_MAJOR}.0 or later`);
         return;
       }
+      step = 'CLIENT LIST';
       const listed = String(await client.call('CLIENT', 'LIST', 'ID', String(id)));
       if (!listed.includes(` name=${this.#name} `)) {
         // the two connections reached different servers (a failover in progress): let the subscriber find the master again
@@ -461,6 +463,7 @@ export class CacheTracking {
         if (round === this.#round) this.#subscriber.disconnect(true);
         return;
       }
+      step = 'CLIENT TRACKING';
       await client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id), 'NOLOOP');
       if (round === this.#round && !this.#closed && id === this.#subscriberId && client.status === 'ready') {
         this.#cache.enable();
@@ -470,7 +473,7 @@ export class CacheTracking {
     } catch (err) {
       const message = (err as Error)?.message ?? String(err);
       debug('turning tracking on failed: %s', message);
-      if (isRefusal(err, message)) this.#disable(`the server refused CLIENT TRACKING: ${message}`);
+      if (isRefusal(err, message)) this.#disable(`the server refused ${step}: ${message}`);
     } finally {
       this.#linking = false;
     }
