@@ -8,6 +8,7 @@ const COLORS = {
   'ours-memory-defer': '#3fb58c',
   'ours-redis-eager': '#0b5a8a',
   'ours-redis-defer': '#4a9fd6',
+  'ours-redis-cache': '#00897b',
   'ours-memory-nomerge': '#7fbfa8',
   'ours-redis-nomerge': '#7aa6c4',
   'kgs-memory': '#d9822b',

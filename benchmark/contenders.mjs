@@ -10,7 +10,8 @@ export const libDir = () => resolve(process.env.BENCH_LIB ?? resolve(root, 'dist
  * `server`: file under benchmark/servers/; `env`: its settings; `redis`: needs
  * the runner's redis-server; `requires`: a built file it cannot run without;
  * `workloads`: the only workloads it runs in (default: all but those with
- * `only`).
+ * `only`); `cache`: a RedisStore with its cache, whose hit rate is reported
+ * (the server answers the 'stats' probe with `cacheStats()`).
  */
 export const CONTENDERS = [
   { id: 'bare', label: 'bare Koa (ceiling)', server: 'bare.mjs', env: {} },
@@ -47,6 +48,18 @@ export const CONTENDERS = [
     defer: true,
     redis: true,
     requires: 'store/redis.js',
+  },
+  {
+    // server-assisted cache (CLIENT TRACKING): a read that hits sends nothing to Redis; max 10000 holds every visitor here
+    id: 'ours-redis-cache',
+    label: 'koa-generic-session-ts, RedisStore, cache',
+    server: 'ours.mjs',
+    env: { BENCH_STORE: 'redis', BENCH_CACHE: '1' },
+    ours: true,
+    redis: true,
+    cache: true,
+    requires: 'store/redis-cache.js',
+    workloads: ['new', 'read', 'change', 'untouched', 'rolling', 'rolling-renew'],
   },
   {
     id: 'ours-memory-nomerge',
@@ -207,7 +220,7 @@ export const WORKLOADS = [
     path: '/read',
     returning: true,
     variant: 'rolling-renew',
-    only: ['ours-memory-eager', 'ours-redis-eager'],
+    only: ['ours-memory-eager', 'ours-redis-eager', 'ours-redis-cache'],
     check: (body) => body === 'hello bench',
   },
   {
@@ -240,6 +253,7 @@ export const WORKLOADS = [
  */
 export function targetsFor(contender, workload) {
   if (!contender.ours || contender.reference) return undefined;
+  if (contender.cache) return cacheTargets(workload);
   const memory = contender.env.BENCH_STORE === 'memory';
   const ratio = memory
     ? { read: 0.75, change: 0.65, new: 0.65, untouched: contender.defer ? 0.95 : undefined }[workload.id]
@@ -268,6 +282,30 @@ export function targetsFor(contender, workload) {
   }
   if (vs.length > 0) target.vs = vs;
   return Object.keys(target).length ? target : undefined;
+}
+
+/**
+ * RedisStore with its cache: a read that hits sends nothing; a change, a new
+ * session and a rolling touch one script each. Reads within 15 % of
+ * MemoryStore's, changes at least 1.3 times the uncached store's, and every
+ * returning visitor's read a hit.
+ */
+function cacheTargets(workload) {
+  const commands = {
+    read: { count: 0 },
+    change: { count: 1, exactly: { evalsha: 1 } },
+    new: { count: 1, exactly: { evalsha: 1 } },
+    untouched: { count: 0 },
+    rolling: { count: 1, exactly: { evalsha: 1 } },
+    'rolling-renew': { count: 0 },
+  }[workload.id];
+  if (commands === undefined) return undefined;
+  const target = { commands };
+  if (workload.returning) target.hitRate = 0.99;
+  if (workload.id === 'read') target.vs = [{ contender: 'ours-memory-eager', times: 0.85 }];
+  if (workload.id === 'change') target.vs = [{ contender: 'ours-redis-eager', times: 1.3 }];
+  if (workload.id === 'rolling') target.vs = [{ contender: 'ours-redis-eager' }];
+  return target;
 }
 
 /** Why a contender cannot run here, or undefined. */

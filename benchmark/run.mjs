@@ -93,6 +93,9 @@ function machine() {
 
 const fmtInt = (n) => (n === undefined || Number.isNaN(n) ? '-' : Math.round(n).toLocaleString('en-US'));
 const fmtRatio = (n) => (n === undefined ? '-' : n.toFixed(2));
+// rounded down, so a rate short of all is never shown as 100 %
+const fmtPercent = (n) =>
+  n === undefined ? '-' : n === 1 || n === 0 ? `${100 * n} %` : `${(Math.floor(n * 10_000) / 100).toFixed(2)} %`;
 const log = (...a) => console.log(...a);
 
 /** Whether a contender is measured in a workload (see `workloads` and `only` in contenders.mjs). */
@@ -178,6 +181,7 @@ async function measureOnce(run, workload, seconds, redis) {
   const { server } = run;
   if (!server.alive) throw new Error(`${run.contender.id} server died:\n${server.stderr}`);
   const statsBefore = run.contender.redis ? await commandStats(redis.port) : undefined;
+  const cacheBefore = run.contender.cache ? (await server.ask('stats')).cache : undefined;
   const cpuBefore = (await server.ask('cpu')).usage;
   const result = await drive({
     baseUrl: server.url,
@@ -188,6 +192,7 @@ async function measureOnce(run, workload, seconds, redis) {
     verifyBody: workload.check,
   });
   const cpuAfter = (await server.ask('cpu')).usage;
+  if (cacheBefore) result.cache = cacheDelta(cacheBefore, (await server.ask('stats')).cache);
   const cpuMicros = cpuAfter.user - cpuBefore.user + (cpuAfter.system - cpuBefore.system);
   result.cpuPerRequest = result.requests ? cpuMicros / result.requests : undefined;
   if (statsBefore) {
@@ -197,6 +202,13 @@ async function measureOnce(run, workload, seconds, redis) {
     result.redisCommandStats = perRequest(delta);
   }
   return result;
+}
+
+/** What a RedisStore's cache did during one measured run, from `cacheStats()` before and after. */
+function cacheDelta(before, after) {
+  const delta = { tracking: after.tracking, entries: after.entries, max: after.max };
+  for (const name of ['hits', 'misses', 'invalidations', 'flushes', 'evictions']) delta[name] = after[name] - before[name];
+  return delta;
 }
 
 /**
@@ -252,6 +264,17 @@ function summarize(workload, runs) {
         [...rawNames].sort().map((name) => [name, round3(median(run.rounds.map((m) => m.redisCommandStats?.[name] ?? 0)))]),
       );
     }
+    if (run.contender.cache) {
+      // over all measured rounds: reads the cache answered, of all the store's reads while it was on
+      const total = { hits: 0, misses: 0, invalidations: 0, flushes: 0, evictions: 0 };
+      for (const m of run.rounds) for (const name of Object.keys(total)) total[name] += m.cache[name];
+      const last = run.rounds.at(-1).cache;
+      row.cache = { ...total, entries: last.entries, max: last.max, tracking: last.tracking };
+      const reads = total.hits + total.misses;
+      row.cacheHitRate = reads > 0 ? total.hits / reads : undefined;
+      if (!last.tracking) row.notes.push('the cache was not tracking at the end of the run');
+      if (total.flushes > 0) row.notes.push(`the cache was flushed ${total.flushes} times during the run`);
+    }
     return row;
   });
   const bare = rows.find((r) => r.contender === 'bare');
@@ -299,6 +322,9 @@ function summarize(workload, runs) {
       const what = exactly ? describeCommands(exactly) : `${count} command${count === 1 ? '' : 's'}`;
       verdicts.push({ what: `Redis: ${what}`, met });
     }
+    if (target.hitRate !== undefined && row.cache) {
+      verdicts.push({ what: `cache hits ≥ ${fmtPercent(target.hitRate)}`, met: (row.cacheHitRate ?? 0) >= target.hitRate });
+    }
     row.target = target;
     row.targetsMet = verdicts;
   }
@@ -330,7 +356,7 @@ function printWorkload(summary) {
       pad('CPU µs/req', 11, true) +
       pad('CPU ×', 7, true) +
       '  ' +
-      pad('Redis round trips/req', 36) +
+      pad('Redis round trips/req', 56) +
       'targets',
   );
   for (const row of summary.rows) {
@@ -338,7 +364,8 @@ function printWorkload(summary) {
       row.redisCommandsPerRequest === undefined
         ? ''
         : `${row.redisCommandsPerRequest.toFixed(2)} (${describeCommands(row.redisCommands)})` +
-          (sum(row.redisScriptCommands) > 0 ? ` +${sum(row.redisScriptCommands).toFixed(1)} in script` : '');
+          (sum(row.redisScriptCommands) > 0 ? ` +${sum(row.redisScriptCommands).toFixed(1)} in script` : '') +
+          (row.cache ? `, cache hits ${fmtPercent(row.cacheHitRate)}` : '');
     const targets = [
       ...(row.targetsMet ?? []).map((v) => `${v.met ? 'ok' : 'MISS'} ${v.what}`),
       ...(row.vs ?? []).filter((v) => !v.judged).map((v) => `${v.times.toFixed(2)}× ${v.contender}`),
@@ -352,7 +379,7 @@ function printWorkload(summary) {
         pad(row.cpuMicrosPerRequest === undefined ? '-' : row.cpuMicrosPerRequest.toFixed(0), 11, true) +
         pad(fmtRatio(row.cpuRatio), 7, true) +
         '  ' +
-        pad(redis, 36) +
+        pad(redis, 56) +
         targets,
     );
     for (const note of row.notes) lines.push('    ' + note);
@@ -373,6 +400,7 @@ function markdown(report) {
       if (row.contender === 'bare') return `${fmtInt(row.median)} req/s, ${row.cpuMicrosPerRequest.toFixed(0)} µs CPU`;
       let cell = `**${fmtRatio(row.ratio)}×** (CPU ${fmtRatio(row.cpuRatio)}×)`;
       if (row.redisCommandsPerRequest !== undefined) cell += ` · ${describeCommands(row.redisCommands)}`;
+      if (row.cacheHitRate !== undefined) cell += ` · ${fmtPercent(row.cacheHitRate)} hits`;
       return cell;
     });
     lines.push(`| ${contender.label} | ${cells.join(' | ')} |`);
@@ -382,7 +410,8 @@ function markdown(report) {
   lines.push(
     `Requests per second as a ratio of bare Koa's in the same run (medians of ${report.settings.rounds} rounds of ` +
       `${report.settings.duration} s, ${report.settings.connections} connections); in brackets the same ratio from ` +
-      `server CPU time per request; then the Redis commands one request sends. ` +
+      `server CPU time per request; then the Redis commands one request sends, and for a store with a cache ` +
+      `the share of its reads the cache answered. ` +
       `The untouched route runs in defer mode where the contender has one. ` +
       `${m.cpu}, ${m.cores} cores, Node ${m.node}, redis-server ${m.redis ?? '-'}, ${report.date.slice(0, 10)}.`,
   );
@@ -417,10 +446,15 @@ async function main() {
     await redis?.stop();
   }
 
-  if (args['no-memory'] !== true && contenders.some((c) => c.id === 'ours-memory-eager' || c.id === 'ours-memory-defer')) {
-    log('\nmemory check: heap after requests with MemoryStore and a short ttl');
+  const memoryStores = [
+    ...(contenders.some((c) => c.id === 'ours-memory-eager' || c.id === 'ours-memory-defer') ? ['memory'] : []),
+    ...(contenders.some((c) => c.id === 'ours-redis-cache') ? ['redis-cache'] : []),
+  ];
+  if (args['no-memory'] !== true && memoryStores.length > 0) {
+    log(`\nmemory check: heap after requests with ${memoryStores.includes('memory') ? 'MemoryStore' : ''}${memoryStores.length === 2 ? ' and ' : ''}${memoryStores.includes('redis-cache') ? "RedisStore's cache" : ''} and a short ttl`);
     report.memory = await runMemoryCheck({
       quick,
+      stores: memoryStores,
       // the memory check has its own list: an overlapping change holds what a change holds
       workloads: workloads.map((w) => w.id).filter((id) => MEMORY_WORKLOADS.includes(id)),
       requests: args['memory-requests'] ? Number(args['memory-requests']) : undefined,

@@ -7,6 +7,7 @@
 //   BENCH_REDIS_URL the runner's redis-server (Redis contenders only)
 //   BENCH_LIB       the built package (default dist/cjs/lib)
 //   BENCH_TTL       store ttl in ms (memory check only)
+//   BENCH_CACHE     RedisStore's cache (servers/ours.mjs)
 import Koa from 'koa';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
@@ -134,11 +135,12 @@ export function captureServe(hook) {
 /**
  * Listens on a free 127.0.0.1 port, tells the runner which, and answers its
  * probes over IPC: 'cpu' (process.cpuUsage), 'heap' (heap after a full GC
- * when --expose-gc is on, plus whatever `probe()` adds). Exits when the
- * runner goes away or asks it to.
+ * when --expose-gc is on, plus whatever `probe()` adds), 'stats' (whatever
+ * `stats()` reports, such as a store's cache counters). Exits when the runner
+ * goes away or asks it to.
  */
-export function serve(app, { probe = () => ({}), close = async () => {} } = {}) {
-  if (serveHook !== undefined) return serveHook({ app, probe, close });
+export function serve(app, { probe = () => ({}), stats = () => ({}), close = async () => {} } = {}) {
+  if (serveHook !== undefined) return serveHook({ app, probe, stats, close });
   const server = app.listen(0, '127.0.0.1', () => {
     process.send({ type: 'listening', port: server.address().port });
   });
@@ -170,6 +172,8 @@ export function serve(app, { probe = () => ({}), close = async () => {} } = {}) 
         gc: typeof globalThis.gc === 'function',
         ...(await probe()),
       });
+    } else if (message?.type === 'stats') {
+      process.send({ type: 'stats', id: message.id, ...stats() });
     } else if (message?.type === 'stop') {
       await shutdown();
     }

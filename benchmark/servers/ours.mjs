@@ -7,6 +7,7 @@
 //   BENCH_OWNER     '1': the owner index, one owner per signed-in visitor (every new visitor is user 0)
 //   BENCH_DESCRIBE  '1' (with BENCH_OWNER): describe() records { userAgent, ip } on every write
 //   BENCH_LIMIT     n (with BENCH_OWNER): maxSessionsPerOwner; new visitors, all user 0, end one session each
+//   BENCH_CACHE     RedisStore's cache: '1' for `cache: true` (max 10000), or a number for `cache: { max }`
 import { benchRedisUrl, hashIds, importLib, newApp, renewAfter, rolling, routes, serve } from './common.mjs';
 
 const { session, MemoryStore } = await importLib('index.js');
@@ -16,7 +17,10 @@ const ttl = process.env.BENCH_TTL ? Number(process.env.BENCH_TTL) : undefined;
 let store;
 if (process.env.BENCH_STORE === 'redis') {
   const { RedisStore } = await importLib('store/redis.js');
-  store = new RedisStore({ url: benchRedisUrl() });
+  const cache = process.env.BENCH_CACHE;
+  store = new RedisStore({ url: benchRedisUrl(), ...(cache ? { cache: cache === '1' ? true : { max: Number(cache) } } : {}) });
+  // tracking turns on shortly after the store connects; until then every read goes to Redis
+  if (cache) await cacheTracking(store);
 } else {
   store = new MemoryStore(process.env.BENCH_SWEEP ? { sweepInterval: Number(process.env.BENCH_SWEEP) } : {});
 }
@@ -52,6 +56,20 @@ const app = newApp();
 app.use(middleware);
 app.use(routes({ defer }));
 serve(app, {
-  probe: () => ({ sessions: store instanceof MemoryStore ? store.size : undefined }),
+  // a cached RedisStore: the sessions it holds in this process
+  probe: () => ({ sessions: store instanceof MemoryStore ? store.size : store.cacheStats?.()?.entries }),
+  stats: () => ({ cache: store.cacheStats?.() }),
   close: () => middleware.close({ timeout: 1000 }),
 });
+
+/** Waits until Redis tracks the store's reads (cacheStats().tracking), or fails the server's start. */
+async function cacheTracking(redisStore, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stats = redisStore.cacheStats();
+    if (stats.tracking) return;
+    if (stats.disabled !== undefined) throw new Error(`RedisStore's cache is off: ${stats.disabled}`);
+    if (Date.now() > deadline) throw new Error(`RedisStore's cache did not start tracking within ${timeoutMs}ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
