@@ -25,6 +25,10 @@ interface Row {
   failedRequests: number;
   notes: string[];
   targetsMet?: Array<{ what: string; met: boolean }>;
+  redisCommands?: Record<string, number>;
+  redisCommandsPerRequest?: number;
+  cache?: { hits: number; misses: number; flushes: number; evictions: number; entries: number; max: number; tracking: boolean };
+  cacheHitRate?: number;
 }
 
 interface Report {
@@ -35,6 +39,8 @@ interface Report {
     settings: { requests: number; ttlMs: number };
     rows: Array<{
       id: string;
+      cacheMax?: number;
+      cache?: { evictions: number; invalidations: number; flushes: number };
       workload: string;
       requests: number;
       failed: number;
@@ -175,6 +181,101 @@ describe('benchmark: rolling with renewAfter and hashIds workloads (--quick)', f
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  });
+});
+
+// RedisStore with its cache: measured like the other contenders, plus the share of reads
+// its cache answered (from cacheStats() before and after each round) and the Redis commands
+// a request sends with it. No timing is asserted.
+describe('benchmark: RedisStore with its cache (--quick)', function () {
+  this.timeout(120_000);
+
+  it('answers every returning visitor from the cache, with no Redis command on a read and one script on a change', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'kgs-bench-test-'));
+    try {
+      const { stdout } = await run(
+        process.execPath,
+        [
+          'benchmark/run.mjs',
+          '--quick',
+          '--contenders', 'bare,ours-redis-cache',
+          '--workloads', 'new,read,change',
+          '--duration', '0.2',
+          '--warmup', '0',
+          '--rounds', '1',
+          '--no-memory',
+          '--out', out,
+        ],
+        { cwd: root, maxBuffer: 10 * 2 ** 20 },
+      );
+      const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report;
+      expect(report.workloads.map((w) => w.workload)).to.deep.equal(['new', 'read', 'change']);
+      const rows = Object.fromEntries(report.workloads.map((w) => [w.workload, w.rows.find((r) => r.contender === 'ours-redis-cache')!]));
+      for (const [workload, row] of Object.entries(rows)) {
+        expect(row.failedRequests, workload).to.equal(0);
+        // a flush or tracking off at the end of a round would be noted
+        expect(row.notes, workload).to.deep.equal([]);
+        expect(row.cache!.tracking, workload).to.equal(true);
+        expect(row.cache!.flushes, workload).to.equal(0);
+      }
+      // returning visitors' sessions were cached when they logged in: no read misses
+      for (const workload of ['read', 'change']) {
+        expect(rows[workload]!.cache!.hits, workload).to.be.above(0);
+        expect(rows[workload]!.cache!.misses, workload).to.equal(0);
+        expect(rows[workload]!.cacheHitRate, workload).to.equal(1);
+      }
+      // a new visitor reads nothing: no hit rate; its session is written with one script and kept
+      expect(rows.new!.cacheHitRate).to.equal(undefined);
+      expect(rows.new!.cache!.entries).to.be.above(0);
+      expect(rows.read!.redisCommandsPerRequest).to.equal(0);
+      expect(rows.change!.redisCommands).to.deep.equal({ evalsha: 1 });
+      expect(rows.new!.redisCommands).to.deep.equal({ evalsha: 1 });
+      expect(stdout).to.include('cache hits 100 %');
+      expect(readFileSync(join(out, 'latest.md'), 'utf8')).to.match(
+        /\| koa-generic-session-ts, RedisStore, cache \|[^\n]+· none · 100 % hits \|/,
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("memory check: the cache holds at most its max, and nothing once the sessions expired in Redis", async () => {
+    const memory = (await import(pathToFileURL(join(root, 'benchmark/memory.mjs')).href)) as {
+      CACHE_SMALL_MAX: number;
+      runMemoryCheck: (options: Record<string, unknown>) => Promise<Report['memory']>;
+    };
+    const requests = 3 * memory.CACHE_SMALL_MAX;
+    const { rows } = await memory.runMemoryCheck({ stores: ['redis-cache'], workloads: ['new', 'read'], requests });
+    expect(rows.map((r) => [r.workload, r.cacheMax])).to.deep.equal([
+      ['new', memory.CACHE_SMALL_MAX],
+      ['new', 10_000],
+      ['read', 10_000],
+    ]);
+    for (const row of rows) {
+      const what = `${row.workload}, max ${row.cacheMax}`;
+      expect(row.failed, what).to.equal(0);
+      expect(row.sessionsAfter, what).to.be.above(0).and.at.most(row.cacheMax!);
+      expect(row.sessionsAfterExpiry, what).to.equal(0);
+      expect(row.bounded, what).to.equal(true);
+    }
+    // more new visitors than the small max: the cache stayed full and evicted the rest
+    const [small, large] = rows;
+    expect(small!.sessionsAfter).to.equal(memory.CACHE_SMALL_MAX);
+    expect(small!.cache!.evictions).to.be.at.least(requests - memory.CACHE_SMALL_MAX);
+    expect(large!.sessionsAfter).to.equal(requests);
+  });
+
+  it('invalidation.mjs: every change in one process reaches the other process as an invalidation', async () => {
+    const { stdout } = await run(process.execPath, ['benchmark/invalidation.mjs', '--samples', '20', '--json'], {
+      cwd: root,
+      maxBuffer: 10 * 2 ** 20,
+    });
+    const result = JSON.parse(stdout) as { samples: number; delaysMs: number[]; median: number; p99: number; max: number };
+    expect(result.samples).to.equal(20);
+    expect(result.delaysMs).to.have.lengthOf(20);
+    for (const value of [...result.delaysMs, result.median, result.p99, result.max]) expect(Number.isFinite(value)).to.equal(true);
+    expect(result.median).to.be.at.most(result.p99);
+    expect(result.p99).to.be.at.most(result.max);
   });
 });
 
