@@ -92,6 +92,8 @@ export function commandDelta(before, after) {
  * counts an EVALSHA and every command its script calls. MONITOR slows Redis
  * down, so this is for a small sample, never for the measured rounds.
  * Commands of the benchmark's own connections (INFO, ECHO, MONITOR) are left out.
+ * PINGs are counted apart (`background`): RedisStore's cache sends one every
+ * 250 ms on its invalidation connection, whatever the requests.
  */
 export async function monitorCommands(port, action) {
   const socket = connect({ host: '127.0.0.1', port });
@@ -104,6 +106,7 @@ export async function monitorCommands(port, action) {
   const endedP = new Promise((resolve) => (ended = resolve));
   const client = {};
   const script = {};
+  const background = {};
   socket.on('data', (chunk) => {
     buffer += chunk;
     let nl;
@@ -122,7 +125,7 @@ export async function monitorCommands(port, action) {
         continue;
       }
       if (name === 'info' || name === 'echo' || name === 'monitor') continue;
-      const counts = match[1] === 'lua' ? script : client;
+      const counts = match[1] === 'lua' ? script : name === 'ping' ? background : client;
       counts[name] = (counts[name] ?? 0) + 1;
     }
   });
@@ -136,7 +139,7 @@ export async function monitorCommands(port, action) {
   } finally {
     socket.destroy();
   }
-  return { client, script };
+  return { client, script, background };
 }
 
 /**

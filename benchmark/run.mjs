@@ -230,7 +230,14 @@ async function sampleCommands(run, workload, redis) {
   });
   const perRequest = (counts) =>
     Object.fromEntries(Object.entries(counts).sort().map(([name, n]) => [name, round3(n / result.requests)]));
-  return { requests: result.requests, client: perRequest(seen.client), script: perRequest(seen.script) };
+  return {
+    requests: result.requests,
+    seconds: result.seconds,
+    client: perRequest(seen.client),
+    script: perRequest(seen.script),
+    // counts over the sample, not per request: a cache's heartbeat, sent whatever the requests
+    background: seen.background,
+  };
 }
 
 /** Median, min, max of the rounds, ratios, Redis commands and the targets' verdicts. */
@@ -258,6 +265,10 @@ function summarize(workload, runs) {
       row.redisCommands = run.sample.client;
       row.redisCommandsPerRequest = round3(Object.values(run.sample.client).reduce((a, b) => a + b, 0));
       row.redisScriptCommands = run.sample.script;
+      // the heartbeat PINGs seen during the sample (any cached store's on this redis-server: only this one has a cache)
+      if (run.contender.cache) {
+        row.redisBackgroundCommands = { ...run.sample.background, seconds: round3(run.sample.seconds) };
+      }
       // all executions during the rounds, as INFO commandstats counts them (commands run by scripts included)
       const rawNames = new Set(run.rounds.flatMap((m) => Object.keys(m.redisCommandStats ?? {})));
       row.redisCommandStats = Object.fromEntries(
