@@ -9,6 +9,25 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+/** One short round of `contenders` × `workloads`, no memory check, results in `out`. */
+function quickRound(contenders: string, workloads: string, out: string): Promise<{ stdout: string }> {
+  return run(
+    process.execPath,
+    [
+      'benchmark/run.mjs',
+      '--quick',
+      '--contenders', contenders,
+      '--workloads', workloads,
+      '--duration', '0.2',
+      '--warmup', '0',
+      '--rounds', '1',
+      '--no-memory',
+      '--out', out,
+    ],
+    { cwd: root, maxBuffer: 10 * 2 ** 20 },
+  );
+}
 const root = resolve(import.meta.dirname, '..');
 
 interface Row {
@@ -153,21 +172,7 @@ describe('benchmark: rolling with renewAfter and hashIds workloads (--quick)', f
   it('measure this package with no failed request; between renewals a read sets no cookie', async () => {
     const out = mkdtempSync(join(tmpdir(), 'kgs-bench-test-'));
     try {
-      await run(
-        process.execPath,
-        [
-          'benchmark/run.mjs',
-          '--quick',
-          '--contenders', 'bare,ours-memory-eager',
-          '--workloads', 'read,rolling-renew,read-hashed,change-hashed',
-          '--duration', '0.2',
-          '--warmup', '0',
-          '--rounds', '1',
-          '--no-memory',
-          '--out', out,
-        ],
-        { cwd: root, maxBuffer: 10 * 2 ** 20 },
-      );
+      await quickRound('bare,ours-memory-eager', 'read,rolling-renew,read-hashed,change-hashed', out);
       const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report;
       expect(report.workloads.map((w) => w.workload)).to.deep.equal(['read', 'rolling-renew', 'read-hashed', 'change-hashed']);
       for (const workload of report.workloads) {
@@ -193,21 +198,7 @@ describe('benchmark: RedisStore with its cache (--quick)', function () {
   it('answers every returning visitor from the cache, with no Redis command on a read and one script on a change', async () => {
     const out = mkdtempSync(join(tmpdir(), 'kgs-bench-test-'));
     try {
-      const { stdout } = await run(
-        process.execPath,
-        [
-          'benchmark/run.mjs',
-          '--quick',
-          '--contenders', 'bare,ours-redis-cache',
-          '--workloads', 'new,read,change',
-          '--duration', '0.2',
-          '--warmup', '0',
-          '--rounds', '1',
-          '--no-memory',
-          '--out', out,
-        ],
-        { cwd: root, maxBuffer: 10 * 2 ** 20 },
-      );
+      const { stdout } = await quickRound('bare,ours-redis-cache', 'new,read,change', out);
       const report = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report;
       expect(report.workloads.map((w) => w.workload)).to.deep.equal(['new', 'read', 'change']);
       const rows = Object.fromEntries(report.workloads.map((w) => [w.workload, w.rows.find((r) => r.contender === 'ours-redis-cache')!]));

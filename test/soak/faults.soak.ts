@@ -15,7 +15,6 @@ describe('fault injection (soak)', function () {
   it('Redis SIGKILL mid-load, restart after 2 s, without persistence', () => redisKill(SOAK, false));
   it('Redis SIGSTOP longer than reconnectTimeout, then SIGCONT', () => redisStop(SOAK));
   it('CLIENT KILL TYPE normal every 250 ms under load', () => redisClientKill(SOAK));
-  it('CLIENT KILL TYPE normal every 250 ms under load, RedisStore with its cache', () => redisClientKill(SOAK, true));
   it('SIGTERM after 15 s of load: graceful shutdown', () => gracefulShutdown(SOAK));
   it('a slow store (0-500 ms per call)', () => slowStore(SOAK));
   it('a store that throws on 10% of calls', () => failingStore(SOAK));
