@@ -34,6 +34,13 @@ function invalidation(store: RedisStore, key: string): Promise<string[]> {
   });
 }
 
+/** Runs `write` and resolves once the store heard Redis's invalidation of `key` (its keys). */
+async function heard(store: RedisStore, key: string, write: () => Promise<unknown>): Promise<string[]> {
+  const told = invalidation(store, key);
+  await write();
+  return told;
+}
+
 /** `CLIENT LIST` of a server, one record of fields per connection. */
 async function clients(server: RedisServer): Promise<Array<Record<string, string>>> {
   const list = String(await server.command('CLIENT', 'LIST'));
@@ -89,9 +96,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
     const key = `fence:${++fences}`;
     await redis.command('SET', key, text({}));
     await store.get(key);
-    const told = invalidation(store, key);
-    await redis.command('SET', key, text({ n: 1 }));
-    await told;
+    await heard(store, key, () => redis.command('SET', key, text({ n: 1 })));
   }
 
   before(async () => {
@@ -112,9 +117,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       for (let i = 0; i < 3; i++) expect(await store.get('koa:sess:a')).to.deep.include({ v: 1 });
       expect(store.cacheStats()).to.deep.include({ tracking: true, disabled: undefined, entries: 1, hits: 2, misses: 1, invalidations: 0, flushes: 0 });
 
-      const told = invalidation(store, 'koa:sess:a');
-      await put('koa:sess:a', { v: 2 });
-      expect(await told).to.deep.equal(['koa:sess:a']);
+      expect(await heard(store, 'koa:sess:a', () => put('koa:sess:a', { v: 2 }))).to.deep.equal(['koa:sess:a']);
       expect(store.cacheStats()).to.deep.include({ entries: 0, invalidations: 1 });
       expect(await store.get('koa:sess:a')).to.deep.include({ v: 2 });
       expect(store.cacheStats()).to.deep.include({ hits: 2, misses: 2, entries: 1 });
@@ -179,18 +182,14 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       await redis.command('SET', 'tenant1:koa:sess:p', text({ v: 1 }));
       expect(await store.get('koa:sess:p')).to.deep.include({ v: 1 });
       expect(await store.get('koa:sess:p')).to.deep.include({ v: 1 });
-      const told = invalidation(store, 'koa:sess:p');
-      await redis.command('SET', 'tenant1:koa:sess:p', text({ v: 2 }));
-      expect(await told).to.deep.equal(['koa:sess:p']);
+      expect(await heard(store, 'koa:sess:p', () => redis.command('SET', 'tenant1:koa:sess:p', text({ v: 2 })))).to.deep.equal(['koa:sess:p']);
       expect(await store.get('koa:sess:p')).to.deep.include({ v: 2 });
 
       await store.set('koa:sess:q', session({ v: 3 }), 60_000);
       expect(await redis.command('EXISTS', 'tenant1:koa:sess:q')).to.equal(1);
       expect(await store.get('koa:sess:q')).to.deep.include({ v: 3 });
       expect(store.cacheStats()).to.deep.include({ hits: 2, misses: 2 });
-      const again = invalidation(store, 'koa:sess:q');
-      await redis.command('DEL', 'tenant1:koa:sess:q');
-      await again;
+      await heard(store, 'koa:sess:q', () => redis.command('DEL', 'tenant1:koa:sess:q'));
       expect(await store.get('koa:sess:q')).to.equal(null);
     });
 
@@ -205,9 +204,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       expect(store.cacheStats()).to.deep.include({ hits: 1, misses: 1 }); // the miss: the fence's key
       expect(Number(await redis.command('PTTL', 'koa:sess:own'))).to.be.above(60_000);
       // its own write ended Redis's tracking of the key; the write script reads it again, so a later change is heard
-      const told = invalidation(store, 'koa:sess:own');
-      await put('koa:sess:own', { v: 2 });
-      await told;
+      await heard(store, 'koa:sess:own', () => put('koa:sess:own', { v: 2 }));
       expect(await store.get('koa:sess:own')).to.deep.include({ v: 2 });
     });
   });
@@ -250,9 +247,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       await fence(store);
       expect(await sent(() => get(plain, '/')), 'a read after its own touch').to.deep.equal({});
 
-      const told = invalidation(store, key);
-      await redis.command('PEXPIRE', key, 3_600_000);
-      await told;
+      await heard(store, key, () => redis.command('PEXPIRE', key, 3_600_000));
       expect(await sent(() => get(plain, '/')), 'a miss: GET and PTTL in one script').to.deep.equal({ evalsha: 1, get: 1, pttl: 1 });
       expect(await sent(() => get(plain, '/')), 'and the read after it').to.deep.equal({});
       expect((await get(plain, '/')).body).to.deep.equal({ n: 2 });
@@ -278,9 +273,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       expect(String(own.redirect)).to.equal(await clientId(redis, isSubscriber));
 
       // a change through the given client is another connection's change
-      const told = invalidation(store, 'koa:sess:g');
-      await client.set('koa:sess:g', text({ v: 2 }));
-      await told;
+      await heard(store, 'koa:sess:g', () => client.set('koa:sess:g', text({ v: 2 })));
       expect(await store.get('koa:sess:g')).to.deep.include({ v: 2 });
       await store.quit();
       expect(client.status).to.equal('ready');
@@ -298,9 +291,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       await store.get('koa:sess:resp3');
       expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 1 });
       expect(store.cacheStats()).to.deep.include({ hits: 1, misses: 1 });
-      const told = invalidation(store, 'koa:sess:resp3');
-      await client.set('koa:sess:resp3', text({ v: 2 }));
-      await told;
+      await heard(store, 'koa:sess:resp3', () => client.set('koa:sess:resp3', text({ v: 2 })));
       expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 2 });
       // its own writes and a flush keep working over RESP3 too
       await store.set('koa:sess:resp3', session({ v: 3 }), 60_000);
@@ -317,9 +308,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 4 });
       await trackingOn(store);
       await store.get('koa:sess:resp3');
-      const again = invalidation(store, 'koa:sess:resp3');
-      await client.set('koa:sess:resp3', text({ v: 5 }));
-      await again;
+      await heard(store, 'koa:sess:resp3', () => client.set('koa:sess:resp3', text({ v: 5 })));
       expect(await store.get('koa:sess:resp3')).to.deep.include({ v: 5 });
     });
 
@@ -419,9 +408,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       const hits = store.cacheStats()!.hits;
       expect(await store.get('koa:sess:k1')).to.deep.include({ v: 2 });
       expect(store.cacheStats()!.hits - hits).to.equal(1);
-      const told = invalidation(store, 'koa:sess:k1');
-      await put('koa:sess:k1', { v: 3 });
-      await told;
+      await heard(store, 'koa:sess:k1', () => put('koa:sess:k1', { v: 3 }));
       expect(await store.get('koa:sess:k1')).to.deep.include({ v: 3 });
       expect(store.cacheStats()!.flushes).to.equal(1);
     });
@@ -454,9 +441,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       expect(await store.get('koa:sess:k2')).to.deep.include({ v: 2 });
       expect(await store.get('koa:sess:k2')).to.deep.include({ v: 2 });
       expect(store.cacheStats()).to.deep.include({ hits: 2 });
-      const told = invalidation(store, 'koa:sess:k2');
-      await put('koa:sess:k2', { v: 3 });
-      await told;
+      await heard(store, 'koa:sess:k2', () => put('koa:sess:k2', { v: 3 }));
       expect(await store.get('koa:sess:k2')).to.deep.include({ v: 3 });
     });
 
@@ -478,9 +463,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       await store.get('koa:sess:flap');
       expect(await store.get('koa:sess:flap')).to.deep.include({ v: 1 });
       expect(store.cacheStats()).to.deep.include({ hits: 1 });
-      const told = invalidation(store, 'koa:sess:flap');
-      await put('koa:sess:flap', { v: 2 });
-      await told;
+      await heard(store, 'koa:sess:flap', () => put('koa:sess:flap', { v: 2 }));
       expect(await store.get('koa:sess:flap')).to.deep.include({ v: 2 });
     });
 
@@ -498,15 +481,11 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       await trackingOn(store);
       expect(await store.get('koa:sess:k3')).to.equal(null);
       // that read was tracked too: its key's change is reported
-      const written = invalidation(store, 'koa:sess:k3');
-      await put('koa:sess:k3', { v: 2 });
-      await written;
+      await heard(store, 'koa:sess:k3', () => put('koa:sess:k3', { v: 2 }));
       expect(await store.get('koa:sess:k3')).to.deep.include({ v: 2 });
       expect(await store.get('koa:sess:k3')).to.deep.include({ v: 2 });
       expect(store.cacheStats()).to.deep.include({ hits: 2, misses: 3 });
-      const told = invalidation(store, 'koa:sess:k3');
-      await put('koa:sess:k3', { v: 3 });
-      await told;
+      await heard(store, 'koa:sess:k3', () => put('koa:sess:k3', { v: 3 }));
       expect(await store.get('koa:sess:k3')).to.deep.include({ v: 3 });
     });
 
@@ -534,9 +513,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       const hits = store.cacheStats()!.hits;
       expect(await store.get('koa:sess:k4')).to.deep.include({ v: 2 });
       expect(store.cacheStats()!.hits - hits).to.equal(1);
-      const told = invalidation(store, 'koa:sess:k4');
-      await put('koa:sess:k4', { v: 3 });
-      await told;
+      await heard(store, 'koa:sess:k4', () => put('koa:sess:k4', { v: 3 }));
       expect(await store.get('koa:sess:k4')).to.deep.include({ v: 3 });
     });
   });
@@ -563,9 +540,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       conn.holdReplies();
       const reading = store.get('koa:sess:r1');
       await once(conn, 'held'); // Redis ran the read: the reply waits in the proxy
-      const told = invalidation(store, 'koa:sess:r1');
-      await put('koa:sess:r1', { v: 2 });
-      await told;
+      await heard(store, 'koa:sess:r1', () => put('koa:sess:r1', { v: 2 }));
       conn.releaseReplies();
       expect(await reading, 'what Redis held when it ran the read').to.deep.include({ v: 1 });
       expect(store.cacheStats()).to.deep.include({ entries: 1 }); // the warm-up's write only
@@ -582,9 +557,7 @@ describe('RedisStore cache (one process, real redis-server)', function () {
       const writing = store.set('koa:sess:r2', session({ v: 2 }), 60_000);
       await once(conn, 'held');
       await put('koa:sess:r2', { v: 3 });
-      const fenced = invalidation(store, 'koa:sess:r2-fence');
-      await put('koa:sess:r2-fence', { n: 1 });
-      await fenced;
+      await heard(store, 'koa:sess:r2-fence', () => put('koa:sess:r2-fence', { n: 1 }));
       conn.releaseReplies();
       await writing;
       expect(await store.get('koa:sess:r2')).to.deep.include({ v: 3 });

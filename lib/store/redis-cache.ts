@@ -135,6 +135,11 @@ export class SessionCache {
     return this.#on;
   }
 
+  /** Why the cache will never turn on, or undefined. */
+  get disabled(): string | undefined {
+    return this.#disabled;
+  }
+
   /** The cached text of a live session, or undefined (a miss, counted). */
   lookup(key: string): string | undefined {
     const now = Date.now();
@@ -226,7 +231,7 @@ export class SessionCache {
     if (entry !== undefined) this.#remove(entry);
   }
 
-  /** Drops keys this process changed in a way the cache cannot follow (deletions by the owner index). */
+  /** Drops keys the cache can no longer vouch for (changed by others, or deleted by the owner index); replies in flight for them are not taken. */
   drop(keys: Iterable<string>): void {
     for (const key of keys) {
       this.#forget(key);
@@ -237,11 +242,7 @@ export class SessionCache {
 
   /** Redis says these keys changed. */
   invalidate(keys: string[]): void {
-    for (const key of keys) {
-      this.#forget(key);
-      const pending = this.#pending.get(key);
-      if (pending !== undefined) pending.dirty = true;
-    }
+    this.drop(keys);
     this.#invalidations += keys.length;
     this.#report('invalidate', keys);
   }
@@ -492,7 +493,7 @@ export class CacheTracking {
   async #link(): Promise<void> {
     const id = this.#subscriberId;
     if (this.#linking || this.#closed || id === undefined || this.#client.status !== 'ready') return;
-    if (this.#cache.stats().disabled !== undefined) return;
+    if (this.#cache.disabled !== undefined) return;
     this.#linking = true;
     const round = this.#round;
     const client = this.#client;

@@ -9,7 +9,7 @@ import { closeClient, createClient, isCluster, type RedisClient as Client } from
 import { describe, resolveRedisStoreOptions } from './redis-config.js';
 import type { RedisSerializer as Serializer, RedisStoreOptions as Options, TopLevelRedisOptions as TopLevel } from './redis-options.js';
 import { GET_PTTL, MOVE, WRITE, spliceJson, type RedisScript } from './redis-scripts.js';
-import { CacheTracking, KEEP_TEXT, SessionCache, type CacheTicket, type RedisCacheOptions as CacheOptions, type RedisCacheStats as CacheStats } from './redis-cache.js';
+import { CacheTracking, KEEP_TEXT, SessionCache, type RedisCacheOptions as CacheOptions, type RedisCacheStats as CacheStats } from './redis-cache.js';
 import { RedisOwnerIndex, endedBy, ownerActions, ownerEntry, type OwnerKind, type WriteOp, type WriteReply } from './redis-owners.js';
 
 export { RedisStoreConnectionError, RedisStoreTimeoutError } from './redis-errors.js';
